@@ -1,0 +1,1 @@
+"""RTN Studio's desktop app: PySide6 + pyqtgraph views and controllers over ``rtn_core``."""

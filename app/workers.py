@@ -1,0 +1,132 @@
+"""Work that must not block the GUI thread: decoding images and running the matcher.
+
+Each worker is a QObject moved to its own QThread; the GUI talks to it only through queued
+signals, and its receivers are ``@Slot`` methods (see DESIGN.md's known traps). A running
+match is cancelled by changing :attr:`MatchWorker.current_job`; the worker checks it between
+iterations.
+"""
+from __future__ import annotations
+
+import traceback
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from rtn_core.device import cuda_status
+from rtn_core.images import ImageError, load_image
+
+MODEL_JOB = 0  # the job id under which model loading reports its errors
+
+
+def default_matcher(device: str | None, weights: str | None):
+    """Build the shipped matcher; imported lazily so the window opens before torch models load."""
+    from rtn_core.matcher import Matcher
+    return Matcher(weights=weights, device=device)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One sentence for the user; out-of-memory gets a hint instead of a traceback."""
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return "Out of memory while matching: try the CPU device or smaller images."
+    if isinstance(exc, (ImageError, ValueError, OSError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class WorkerThread:
+    """A QObject worker living in its own QThread, stopped cleanly by :meth:`stop`."""
+
+    def __init__(self, worker: QObject, name: str):
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName(name)
+        worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread's event loop to end and wait for it (never destroy a running QThread)."""
+        self.thread.quit()
+        self.thread.wait()
+
+
+class ImageLoader(QObject):
+    """Decodes (and, for huge photos, downsizes) images off the GUI thread."""
+
+    loaded = Signal(int, object, object)  # request id, source LoadedImage or None, target or None
+    failed = Signal(int, str)
+
+    @Slot(int, object, object)
+    def load(self, request: int, source_path, target_path) -> None:
+        """Load either or both images; a failure of either reports once and loads neither."""
+        try:
+            images = [None if path is None else load_image(path) for path in (source_path, target_path)]
+        except Exception as exc:  # a bad file must become a message, never a crash
+            self.failed.emit(request, describe_error(exc))
+            return
+        self.loaded.emit(request, *images)
+
+
+class MatchWorker(QObject):
+    """Owns the matcher in the worker thread and streams each iteration's snapshot back."""
+
+    model_ready = Signal(str)  # device the model now runs on
+    progress = Signal(int, object)  # job id, CorrespondenceResult snapshot
+    finished = Signal(int)  # job id, after its last iteration
+    failed = Signal(int, str)  # job id (MODEL_JOB for model loading), message
+
+    def __init__(self, matcher_factory=default_matcher):
+        super().__init__()
+        self._factory = matcher_factory
+        self._matcher = None
+        self.current_job = MODEL_JOB  # written by the GUI thread; any other job stops at its next check
+
+    @Slot(str, str)
+    def load_model(self, device: str, weights: str) -> None:
+        """(Re)build the matcher on ``device`` ('auto', 'cpu', 'cuda') and warm it up once."""
+        self._matcher = None
+        try:
+            matcher = self._factory(None if device == "auto" else device, weights or None)
+            warm_up = getattr(matcher, "warm_up", None)
+            if warm_up is not None:
+                warm_up()
+            else:
+                blank = np.zeros((32, 32, 3), np.uint8)
+                matcher.match(blank, blank)
+        except Exception as exc:
+            self.failed.emit(MODEL_JOB, f"Cannot load the model: {describe_error(exc)}")
+            return
+        self._matcher = matcher
+        self.model_ready.emit(str(matcher.device))
+
+    @Slot(int, object, object)
+    def run(self, job: int, source, target) -> None:
+        """Match one pair, emitting a snapshot per iteration until done or cancelled."""
+        if job != self.current_job:
+            return
+        if self._matcher is None:
+            self.failed.emit(job, "The model is not loaded.")
+            return
+        try:
+            with torch.inference_mode():  # thread-local: entered here, in the worker thread
+                stream = self._matcher.stream(source, target)
+                try:
+                    for snapshot in stream:
+                        if job != self.current_job:
+                            return
+                        self.progress.emit(job, snapshot)
+                finally:
+                    stream.close()
+        except Exception as exc:
+            traceback.print_exc()
+            self.failed.emit(job, describe_error(exc))
+            return
+        self.finished.emit(job)
+
+
+def device_choices() -> list[tuple[str, str, bool]]:
+    """(device key, menu label, enabled) for the device menu, with why CUDA is or is not usable."""
+    cuda_ok, reason = cuda_status()
+    return [("auto", "Automatic (CUDA when available)", True),
+            ("cpu", "CPU", True),
+            ("cuda", f"CUDA: {reason}", cuda_ok)]

@@ -1,0 +1,1 @@
+"""RTN Studio's Qt-free library: the Recurrent Transformer Network, data, training, evaluation."""

@@ -1,0 +1,85 @@
+"""Inference API: two RGB images of any size in, a :class:`CorrespondenceResult` out.
+
+Images are resized (ignoring aspect) to a square ``input_size``: 256 px, because the
+authors trained at 256, nearest-neighbour PCK of the Lite0 features is no better at 320
+(DESIGN.md 2.9: 0.43 vs 0.41 at alpha 0.10) and 256 px costs about two thirds of the time.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from .device import choose_device
+from .images import LoadedImage, as_loaded
+from .model import RTN, window_softmax
+from .result import CorrespondenceResult, Iteration
+from .weights import DEFAULT_WEIGHTS, load_rtn_weights
+
+DEFAULT_INPUT_SIZE = 256
+
+
+def to_input_tensor(pixels: np.ndarray, size: int) -> torch.Tensor:
+    """H x W x 3 uint8 RGB -> (1, 3, size, size) float in [0, 1]."""
+    resized = cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(resized).permute(2, 0, 1)[None].float().div_(255.0)
+
+
+class Matcher:
+    """Owns one RTN on one device; matches image pairs, whole or iteration by iteration.
+
+    weights: a file path, None for the shipped default (the untrained network when no
+    weights ship), or "" for the untrained network.
+    """
+
+    def __init__(self, weights: str | None = None, backbone: str = "efficientnet-lite0",
+                 device: str | None = None, input_size: int = DEFAULT_INPUT_SIZE,
+                 backbone_weights: str | None = None):
+        self.device = choose_device(device)
+        self.input_size = input_size
+        if weights is None and os.path.isfile(DEFAULT_WEIGHTS):
+            weights = DEFAULT_WEIGHTS
+        self.weights = weights or None
+        self.model = RTN(backbone, backbone_weights)
+        if self.weights:
+            load_rtn_weights(self.model, self.weights)
+        self.model.to(self.device).eval()
+
+    def match(self, source, target) -> CorrespondenceResult:
+        """Run every iteration and return the complete result."""
+        result = None
+        for result in self.stream(source, target):
+            pass
+        return result
+
+    def stream(self, source, target) -> Iterator[CorrespondenceResult]:
+        """Yield a new result snapshot after each iteration: first the identity, last complete.
+
+        ``source``/``target``: LoadedImage or H x W x {1,3,4} arrays (RGB order).
+        """
+        source, target = _loaded(source), _loaded(target)
+        with torch.inference_mode():
+            images = [to_input_tensor(im.pixels, self.input_size).to(self.device) for im in (source, target)]
+            pre_source, pre_target = self.model.siamese_features(*images)
+            source_features, target_features = self.model.final_features(pre_source, pre_target)
+            result = CorrespondenceResult(
+                source.original_size, target.original_size,
+                source_features=source_features[0].cpu(), target_features=target_features[0].cpu(),
+                device=str(self.device), total_iterations=self.model.iterations)
+            for step in self.model.iterate_features(pre_source, pre_target):
+                confidence = window_softmax(step.correlation).amax(dim=1)[0]
+                iteration = Iteration(step.field[0].float().cpu(), confidence.float().cpu(), step.stride)
+                result = CorrespondenceResult(**{**result.__dict__, "iterations": result.iterations + [iteration]})
+                yield result
+
+    def warm_up(self) -> None:
+        """One small run, so the first real match does not pay for lazy initialisation."""
+        blank = np.zeros((32, 32, 3), np.uint8)
+        self.match(blank, blank)
+
+
+def _loaded(image) -> LoadedImage:
+    return image if isinstance(image, LoadedImage) else as_loaded(image)

@@ -1,0 +1,250 @@
+"""The Recurrent Transformer Network (Kim et al., NeurIPS 2018) as plain tensor functions
+with thin ``nn.Module`` wrappers.
+
+Shapes: B batch, C channels, h x w a feature grid. A field is (B, 6, h, w) with channels
+(a11, a12, a21, a22, fx, fy) in normalised units (see ``coords``); the identity has A = I,
+f = 0. Source and target feature grids always have the same size (both images are resized to
+the same square input), so A is the same in normalised and in feature-pixel units.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import coords
+from .backbones import Backbone, build_backbone
+
+WINDOW_RADIUS = 4  # 9 x 9 correlation window: 81 channels
+SOFTMAX_TEMPERATURE = 0.05  # on cosine scores, for the weak loss and the confidence
+DEFAULT_SCHEDULE = (16, 16, 8, 8, 8)  # the authors': two steps at stride 16, three at stride 8
+
+
+# ---------------------------------------------------------------- tensor functions
+
+def identity_field(batch: int, height: int, width: int, device=None) -> torch.Tensor:
+    """(B, 6, h, w) identity field: A = I, f = 0."""
+    field = torch.zeros(batch, 6, height, width, device=device)
+    field[:, 0] = 1.0
+    field[:, 3] = 1.0
+    return field
+
+
+def affine_sample_grid(field: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Normalised positions p + f + A d for every grid pixel p and offset d.
+
+    field: (B, 6, h, w); offsets: (K, 2) in feature pixels. Returns (B, h, w, K, 2).
+    """
+    batch, _, height, width = field.shape
+    centres = coords.grid_centres(height, width, field.device)  # (h, w, 2)
+    d = coords.offsets_to_normalised(offsets.to(field), (width, height))  # (K, 2)
+    affine = field[:, :4].permute(0, 2, 3, 1).reshape(batch, height, width, 1, 2, 2)
+    shift = (affine @ d.view(1, 1, 1, -1, 2, 1)).squeeze(-1)  # (B, h, w, K, 2)
+    translation = field[:, 4:6].permute(0, 2, 3, 1)
+    return (centres + translation)[:, :, :, None, :] + shift
+
+
+def warp_by_field(features: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) target features sampled at each source pixel's match p + f -> (B, C, h, w)."""
+    grid = affine_sample_grid(field, torch.zeros(1, 2))[:, :, :, 0]
+    return F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+_NEIGHBOURHOOD = torch.tensor([[dx, dy] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], dtype=torch.float32)
+
+
+def affine_neighbourhood(features: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
+    """The 3x3 neighbourhood {p + f + A d : d in {-1,0,1}^2} of every pixel, tiled into (B, C, 3h, 3w).
+
+    A 3x3 convolution with stride 3 on this map is a deformable convolution whose offsets
+    follow the local affine map (DESIGN.md 2.2).
+    """
+    batch, _, height, width = field.shape
+    grid = affine_sample_grid(field, _NEIGHBOURHOOD)  # (B, h, w, 9, 2)
+    grid = grid.view(batch, height, width, 3, 3, 2).permute(0, 1, 3, 2, 4, 5)
+    grid = grid.reshape(batch, 3 * height, 3 * width, 2)
+    return F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def local_correlation(source: torch.Tensor, target: torch.Tensor, radius: int = WINDOW_RADIUS) -> torch.Tensor:
+    """(B, C, h, w) x2 -> (B, (2r+1)^2, h, w) dot products of source[p] with target[p + d].
+
+    Channel (dy + r) * (2r + 1) + (dx + r) holds offset d = (dx, dy); outside the map counts 0.
+    """
+    height, width = source.shape[-2:]
+    padded = F.pad(target, [radius] * 4)
+    side = 2 * radius + 1
+    return torch.stack([(source * padded[:, :, dy:dy + height, dx:dx + width]).sum(1)
+                        for dy in range(side) for dx in range(side)], dim=1)
+
+
+def window_softmax(correlation: torch.Tensor, temperature: float = SOFTMAX_TEMPERATURE) -> torch.Tensor:
+    """Softmax over the window channels of a cosine correlation."""
+    return torch.softmax(correlation / temperature, dim=1)
+
+
+def window_loss(correlation: torch.Tensor, mask: torch.Tensor | None = None,
+                temperature: float = SOFTMAX_TEMPERATURE) -> torch.Tensor:
+    """Weak loss (DESIGN.md 2.6): cross-entropy of the window softmax with the centre as positive.
+
+    mask: optional (B, h, w) weights, e.g. 1 inside the source object box.
+    """
+    centre = correlation.shape[1] // 2
+    nll = -torch.log_softmax(correlation / temperature, dim=1)[:, centre]
+    if mask is None:
+        return nll.mean()
+    return (nll * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def upsample_field(field: torch.Tensor, size) -> torch.Tensor:
+    """Bilinear resize of a field; normalised units need no rescaling."""
+    return F.interpolate(field, size=size, mode="bilinear", align_corners=False)
+
+
+# ---------------------------------------------------------------- modules
+
+class LevelConv(nn.Module):
+    """The last convolution of a level, applied on the source's regular grid or on the target's
+    affinely sampled neighbourhoods, followed by the level's activation and L2 normalisation.
+
+    With a backbone conv (VGG-19's conv5_1 / conv4_1) the activation is its ReLU. Otherwise a
+    learned 3x3 conv starts as the identity on its centre tap, with no activation, so the
+    untrained network correlates the backbone's own features.
+    """
+
+    def __init__(self, channels: int, backbone_conv: nn.Conv2d | None = None):
+        super().__init__()
+        if backbone_conv is not None:
+            self.conv, self.relu = backbone_conv, True
+        else:
+            self.conv, self.relu = nn.Conv2d(channels, channels, 3, bias=True), False
+            with torch.no_grad():
+                self.conv.weight.zero_()
+                self.conv.weight[:, :, 1, 1] = torch.eye(channels)
+                self.conv.bias.zero_()
+
+    def _finish(self, x):
+        return F.normalize(F.relu(x) if self.relu else x, dim=1)
+
+    def regular(self, features: torch.Tensor) -> torch.Tensor:
+        return self._finish(F.conv2d(features, self.conv.weight, self.conv.bias, padding=1))
+
+    def aligned(self, features: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
+        tiles = affine_neighbourhood(features, field)
+        return self._finish(F.conv2d(tiles, self.conv.weight, self.conv.bias, stride=3))
+
+
+def _conv_block(c_in, c_out, kernel=3):
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2), nn.ReLU(inplace=True))
+
+
+class GeometricUNet(nn.Module):
+    """G: 81-channel normalised correlation -> (B, 6, h, w) residual field in feature pixels.
+
+    As the official network: 9x9 conv in, an encoder with pooling, a decoder with skip
+    connections and bilinear x2 upsampling, a 9x9 conv out whose weights start at zero so the
+    first field is the identity. ``widths`` sets the encoder channels (the official one is
+    64-128-256-512-512; the default here is lighter for CPU speed).
+    """
+
+    def __init__(self, widths=(32, 64, 96, 128, 128), in_channels: int = (2 * WINDOW_RADIUS + 1) ** 2):
+        super().__init__()
+        self.head = _conv_block(in_channels, widths[0], 9)
+        self.down = nn.ModuleList(_conv_block(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.up = nn.ModuleList(_conv_block(widths[i + 1] + widths[i], widths[i])
+                                for i in reversed(range(len(widths) - 1)))
+        self.out = nn.Conv2d(widths[0], 6, 9, padding=4)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, correlation):
+        skips = [self.head(correlation)]
+        for block in self.down:
+            x = skips[-1]
+            if min(x.shape[-2:]) >= 2:
+                x = F.max_pool2d(x, 2)
+            skips.append(block(x))
+        x = skips.pop()
+        for block in self.up:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.out(x)
+
+
+@dataclass
+class Step:
+    """One iteration of the recurrence: the field T^k and the window correlation it yields."""
+
+    field: torch.Tensor  # (B, 6, h, w)
+    correlation: torch.Tensor  # (B, 81, h, w) cosine scores, target aligned by this field
+    stride: int
+
+
+class RTN(nn.Module):
+    """Siamese backbone + level convolutions + shared G, iterated over ``schedule`` strides."""
+
+    def __init__(self, backbone: str = "efficientnet-lite0", backbone_weights: str | None = None,
+                 schedule=DEFAULT_SCHEDULE, unet_widths=(32, 64, 96, 128, 128)):
+        super().__init__()
+        self.backbone_name = backbone
+        self.backbone: Backbone = build_backbone(backbone, backbone_weights)
+        own = self.backbone.own_level_convs or {}
+        self.level_convs = nn.ModuleDict({
+            str(stride): LevelConv(self.backbone.channels[stride], own.get(stride))
+            for stride in sorted(set(schedule))})
+        self.geometry = GeometricUNet(unet_widths)
+        self.schedule = tuple(schedule)
+
+    @property
+    def iterations(self) -> int:
+        return len(self.schedule)
+
+    def features(self, images: torch.Tensor) -> dict:
+        """(B, 3, S, S) RGB in [0, 1] -> {stride: pre map} of the backbone."""
+        return self.backbone(self.backbone.normalise(images))
+
+    def iterate(self, source: torch.Tensor, target: torch.Tensor) -> Iterator[Step]:
+        """Yield T^0 (identity) .. T^K with their correlations, each as soon as it is computed."""
+        pre_source, pre_target = self.siamese_features(source, target)
+        yield from self.iterate_features(pre_source, pre_target)
+
+    def iterate_features(self, pre_source: dict, pre_target: dict) -> Iterator[Step]:
+        """:meth:`iterate` on precomputed backbone maps (the trainer reuses them)."""
+        field = None
+        source_features = {}
+        strides = self.schedule + (self.schedule[-1],)  # the last field is scored on the last level
+        for k, stride in enumerate(strides):
+            level = str(stride)
+            height, width = pre_source[stride].shape[-2:]
+            if field is None:
+                field = identity_field(pre_source[stride].shape[0], height, width, pre_source[stride].device)
+            elif field.shape[-2:] != (height, width):
+                field = upsample_field(field, (height, width))
+            if level not in source_features:
+                source_features[level] = self.level_convs[level].regular(pre_source[stride])
+            aligned = self.level_convs[level].aligned(pre_target[stride], field)
+            correlation = local_correlation(source_features[level], aligned)
+            yield Step(field, correlation, stride)
+            if k == len(self.schedule):
+                return
+            residual = self.geometry(F.normalize(correlation, dim=1))
+            scale = torch.tensor([1, 1, 1, 1, 2.0 / width, 2.0 / height], device=field.device).view(1, 6, 1, 1)
+            field = field + residual * scale
+
+    def final_features(self, pre_source: dict, pre_target: dict):
+        """L2-normalised source and target features on the finest level's regular grid."""
+        stride = min(self.schedule)
+        conv = self.level_convs[str(stride)]
+        return conv.regular(pre_source[stride]), conv.regular(pre_target[stride])
+
+    def siamese_features(self, source, target):
+        both = self.features(torch.cat([source, target], dim=0))
+        batch = source.shape[0]
+        return ({s: m[:batch] for s, m in both.items()}, {s: m[batch:] for s, m in both.items()})
+
+    def forward(self, source: torch.Tensor, target: torch.Tensor) -> list[Step]:
+        return list(self.iterate(source, target))

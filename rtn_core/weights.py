@@ -1,0 +1,55 @@
+"""Saving and loading RTN weights (safetensors), with clear errors for files that do not fit."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+
+import torch
+
+from .backbones import WeightsError, load_state_dict_file
+
+RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
+DEFAULT_WEIGHTS = os.path.join(RESOURCES, "weights", "rtn_lite0.safetensors")
+
+
+def load_rtn_weights(model: torch.nn.Module, path: str) -> None:
+    """Load a full RTN state dict saved by :func:`save_rtn_weights` into ``model``."""
+    state = load_state_dict_file(path)
+    own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    missing = sorted(k for k in own if k not in state)
+    unexpected = sorted(k for k in state if k not in own)
+    misshapen = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
+    if missing or unexpected or misshapen:
+        problems = [f"{label} {keys[:2]}" for label, keys in
+                    (("missing", missing), ("unexpected", unexpected), ("misshapen", misshapen)) if keys]
+        raise WeightsError(f"{os.path.basename(path)} does not fit this RTN "
+                           f"({getattr(model, 'backbone_name', '?')}): " + "; ".join(problems))
+    model.load_state_dict({k: state[k].to(own[k].dtype) for k in own}, strict=False)
+
+
+def save_rtn_weights(model: torch.nn.Module, path: str, metadata: dict | None = None) -> None:
+    """Write the model's state dict as safetensors, atomically (temp file, then rename)."""
+    from safetensors.torch import save_file
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    os.close(handle)
+    try:
+        save_file(state, temp, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+
+
+def file_hash(path: str) -> str:
+    """Short SHA-256 of a file, to record which weights produced a result."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
