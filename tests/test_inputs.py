@@ -1,0 +1,159 @@
+"""Images of every kind, weights files, the matcher's stream and the `match` command line."""
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from rtn_core.backbones import WeightsError, build_backbone
+from rtn_core.images import ImageError, load_image
+from rtn_core.matcher import Matcher
+from rtn_core.weights import load_rtn_weights, save_rtn_weights
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CAT_A = os.path.join(ROOT, "resources", "samples", "cat-chelsea.png")
+CAT_B = os.path.join(ROOT, "resources", "samples", "cat-pexels-20787.jpg")
+
+
+def write(path, array):
+    assert cv2.imwrite(str(path), array)
+    return str(path)
+
+
+def test_grayscale_rgba_and_16_bit_become_rgb8(tmp_path):
+    gray = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (7, 1))
+    loaded = load_image(write(tmp_path / "gray.png", gray))
+    assert loaded.pixels.shape == (7, 25, 3) and loaded.pixels.dtype == np.uint8
+    np.testing.assert_array_equal(loaded.pixels[:, :, 1], gray)
+
+    bgra = np.zeros((5, 6, 4), np.uint8)
+    bgra[..., 0] = 255  # blue
+    bgra[..., 3] = 255
+    bgra[0, 0, 3] = 0  # one transparent pixel: composited on white
+    rgba = load_image(write(tmp_path / "rgba.png", bgra)).pixels
+    assert tuple(rgba[1, 1]) == (0, 0, 255) and tuple(rgba[0, 0]) == (255, 255, 255)
+
+    deep = np.full((4, 4), 100 * 257, np.uint16)  # 16-bit 100/255 of full scale
+    assert load_image(write(tmp_path / "deep.png", deep)).pixels[0, 0, 0] == 100
+
+
+def test_one_pixel_image_matches(tmp_path):
+    tiny = write(tmp_path / "tiny.png", np.full((1, 1, 3), 90, np.uint8))
+    result = Matcher(weights="").match(load_image(tiny), load_image(CAT_B))
+    assert result.map_points([[0, 0]]).shape == (1, 2)
+
+
+def test_very_large_image_is_downscaled_not_rejected(tmp_path):
+    big = np.zeros((5000, 7000, 3), np.uint8)
+    cv2.circle(big, (6000, 1000), 300, (255, 255, 255), -1)
+    loaded = load_image(write(tmp_path / "big.png", big), max_side=1000)
+    assert loaded.original_size == (7000, 5000)
+    assert max(loaded.pixels.shape[:2]) == 1000 and loaded.scale == pytest.approx(7.0)
+    # the circle is where it was, in original pixels
+    ys, xs = np.nonzero(loaded.pixels[:, :, 0] > 128)
+    assert xs.mean() * loaded.scale == pytest.approx(6000, abs=10)
+
+
+@pytest.mark.parametrize("content, message", [(b"", "empty"), (b"not an image at all", "not an image"),
+                                               (b"\x89PNG\r\n\x1a\n\x00\x00broken", "not an image")])
+def test_non_images_get_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "bad.png"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=message):
+        load_image(path)
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "missing.jpg")
+
+
+def test_paper_backbones_need_a_fitting_weights_file(tmp_path):
+    with pytest.raises(WeightsError, match="needs a torchvision-format weights file"):
+        build_backbone("vgg19")
+    with pytest.raises(WeightsError, match="not found"):
+        build_backbone("resnet101", str(tmp_path / "nope.pth"))
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"garbage")
+    with pytest.raises(WeightsError, match="cannot read"):
+        build_backbone("vgg19", str(junk))
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"features.0.weight": torch.zeros(3, 3, 3, 3)}, wrong)
+    with pytest.raises(WeightsError, match="do not fit vgg19"):
+        build_backbone("vgg19", str(wrong))
+
+
+def test_vgg19_builds_from_torchvision_format_weights(tmp_path):
+    """A state dict with torchvision's vgg19 key names loads; conv5_1 is the stride-16 level conv."""
+    from rtn_core.backbones import VGG19
+    state = {}
+    channels = 3
+    index = 0
+    for item in [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512]:
+        if item == "M":
+            index += 1
+            continue
+        state[f"features.{index}.weight"] = torch.randn(item, channels, 3, 3) * 0.01
+        state[f"features.{index}.bias"] = torch.zeros(item)
+        channels, index = item, index + 2
+    state["classifier.0.weight"] = torch.zeros(1)  # extra keys of the full network are ignored
+    path = tmp_path / "vgg19.pth"
+    torch.save(state, path)
+    backbone = VGG19(str(path))
+    torch.testing.assert_close(backbone.own_level_convs[16].weight, state["features.28.weight"])
+    levels = backbone(torch.rand(1, 3, 64, 64))
+    assert levels[16].shape == (1, 512, 4, 4) and levels[8].shape == (1, 256, 8, 8)
+
+
+def test_rtn_weights_round_trip_and_mismatch(tmp_path):
+    matcher = Matcher(weights="")
+    with torch.no_grad():
+        matcher.model.geometry.out.bias.fill_(0.01)
+    path = str(tmp_path / "rtn.safetensors")
+    save_rtn_weights(matcher.model, path)
+    other = Matcher(weights=path)
+    torch.testing.assert_close(other.model.geometry.out.bias, matcher.model.geometry.out.bias)
+    from safetensors.torch import save_file
+    save_file({"geometry.out.bias": torch.zeros(6)}, str(tmp_path / "partial.safetensors"))
+    with pytest.raises(WeightsError, match="does not fit this RTN"):
+        Matcher(weights=str(tmp_path / "partial.safetensors"))
+
+
+def test_stream_yields_every_iteration_as_it_comes():
+    a, b = load_image(CAT_A), load_image(CAT_B)
+    snapshots = list(Matcher(weights="").stream(a, b))
+    assert [s.last for s in snapshots] == list(range(len(snapshots)))
+    assert len(snapshots) == snapshots[-1].total_iterations + 1 and snapshots[-1].complete
+    assert not snapshots[0].complete
+    confidence = snapshots[-1].confidence([[100, 100], [0, 0]])
+    assert ((confidence > 0) & (confidence <= 1)).all()
+
+
+def run_match(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), "match", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_match_command_prints_json():
+    done = run_match(CAT_A, CAT_B, "--points", "10,20; 450,299", "--weights", "")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["device"] == "cpu" and report["iterations"] == 5
+    first = report["matches"][0]
+    assert first["source"] == [10.0, 20.0] and len(first["per_iteration"]) == 6
+    assert 0 <= first["target"][0] < 640 and 0 <= first["target"][1] < 426 and 0 < first["confidence"] <= 1
+
+
+@pytest.mark.parametrize("args, message", [
+    ((CAT_A, CAT_B, "--points", "451,10"), "outside the source image"),
+    ((CAT_A, CAT_B, "--points", "1;2"), "bad point"),
+    ((__file__, CAT_B, "--points", "1,2"), "not an image"),
+    ((CAT_A, "/nonexistent.png", "--points", "1,2"), "no such file"),
+    ((CAT_A, CAT_B, "--points", "1,2", "--weights", __file__), "cannot read weights"),
+])
+def test_match_command_rejects_bad_input_in_one_line(args, message):
+    done = run_match(*args)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

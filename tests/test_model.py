@@ -1,0 +1,156 @@
+"""The RTN's tensor functions, the result object's coordinates and the default backbone."""
+import numpy as np
+import pytest
+import torch
+import cv2
+
+from rtn_core import coords
+from rtn_core.model import (RTN, affine_neighbourhood, identity_field, local_correlation,
+                            warp_by_field, window_loss)
+from rtn_core.result import CorrespondenceResult, Iteration
+
+DEMO = "../shared/demo/"
+
+
+def global_affine_field(matrix, translation, height, width):
+    """Field of the global map x -> M x + t, all in feature pixels (pixel centres at integers)."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    points = np.stack([xs, ys], -1)
+    matches = points @ np.asarray(matrix).T + translation
+    field = np.zeros((6, height, width), np.float32)
+    to_normalised = np.diag([2.0 / width, 2.0 / height])
+    field[:4] = (to_normalised @ np.asarray(matrix) @ np.linalg.inv(to_normalised)).reshape(4, 1, 1)
+    offset = coords.pixels_to_normalised(matches, (width, height)) - coords.pixels_to_normalised(points, (width, height))
+    field[4:6] = offset.transpose(2, 0, 1)
+    return torch.from_numpy(field)[None]
+
+
+def test_warp_by_global_affine_field_matches_cv2_warp_affine():
+    rng = np.random.default_rng(0)
+    feature = cv2.GaussianBlur(rng.random((40, 56)).astype(np.float32), (0, 0), 2)
+    matrix, translation = np.array([[1.1, 0.15], [-0.1, 0.9]]), np.array([2.5, -1.5])
+    field = global_affine_field(matrix, translation, 40, 56)
+    warped = warp_by_field(torch.from_numpy(feature)[None, None], field)[0, 0].numpy()
+    expected = cv2.warpAffine(feature, np.hstack([matrix, translation[:, None]]), (56, 40),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
+    inner = (slice(6, -6), slice(6, -6))  # away from borders, where the two pad differently
+    # OpenCV interpolates at 1/32 pixel fixed-point precision, hence the tolerance
+    np.testing.assert_allclose(warped[inner], expected[inner], atol=1e-2)
+    assert np.abs(warped[inner] - expected[inner]).mean() < 2e-3
+    assert np.abs(warped[inner] - feature[inner]).mean() > 0.05  # the warp did move things
+
+
+def test_affine_neighbourhood_follows_the_local_affine():
+    feature = torch.arange(30 * 40, dtype=torch.float32).view(1, 1, 30, 40)  # value = 40 y + x
+    matrix, translation = np.array([[0.8, 0.3], [0.2, 1.2]]), np.array([3.0, 2.0])
+    tiles = affine_neighbourhood(feature, global_affine_field(matrix, translation, 30, 40))[0, 0]
+    y, x = 10, 12
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            tx, ty = matrix @ np.array([x + dx, y + dy]) + translation
+            assert tiles[3 * y + dy + 1, 3 * x + dx + 1].item() == pytest.approx(40 * ty + tx, abs=1e-3)
+
+
+def test_translation_field_moves_points_by_that_translation():
+    field = identity_field(1, 16, 16)
+    field[:, 4:6] = torch.tensor([0.25, -0.125]).view(1, 2, 1, 1)  # normalised
+    result = CorrespondenceResult((320, 240), (320, 240), [Iteration(field[0], torch.ones(16, 16), 16)])
+    points = np.array([[10.0, 100.0], [300.0, 200.0], [159.5, 119.5]])
+    expected = points + [0.25 * 160, -0.125 * 120]
+    np.testing.assert_allclose(result.map_points(points), expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("dx, dy", [(2, 1), (-3, 0), (0, -4), (4, 4)])
+def test_correlation_peaks_at_the_shift(dx, dy):
+    torch.manual_seed(0)
+    source = torch.nn.functional.normalize(torch.randn(1, 32, 20, 24), dim=1)
+    target = torch.roll(source, shifts=(dy, dx), dims=(2, 3))  # target[p + d] = source[p]
+    correlation = local_correlation(source, target)
+    peak = correlation[0, :, 8:12, 8:12].argmax(0)
+    assert (peak == (dy + 4) * 9 + (dx + 4)).all()
+
+
+@pytest.mark.parametrize("source_size, target_size", [((451, 301), (333, 517)), ((1, 1), (7, 3))])
+def test_identity_field_maps_points_to_themselves(source_size, target_size):
+    """Same relative place in both images: exact round trip through normalised coordinates."""
+    result = CorrespondenceResult(source_size, target_size,
+                                  [Iteration(identity_field(1, 32, 32)[0], torch.ones(32, 32), 8)])
+    width, height = source_size
+    points = np.array([[0, 0], [width - 1, height - 1], [(width - 1) / 2, (height - 1) / 3]], float)
+    expected = coords.normalised_to_pixels(coords.pixels_to_normalised(points, source_size), target_size)
+    np.testing.assert_allclose(result.map_points(points), expected, atol=1e-3)
+    same = CorrespondenceResult(source_size, source_size, result.iterations)
+    np.testing.assert_allclose(same.map_points(points), points, atol=1e-3)
+    np.testing.assert_allclose(same.local_affine(points), np.tile(np.eye(2), (3, 1, 1)), atol=1e-6)
+
+
+def test_local_affine_in_pixel_units_recovers_a_known_warp():
+    """A global affine between differently sized images comes back in original pixels."""
+    source_size, target_size = (400, 300), (200, 600)
+    matrix = np.array([[0.4, 0.05], [0.1, 1.8]])  # target pixels per source pixel
+    translation = np.array([10.0, 20.0])
+    grid = 32
+    ys, xs = np.mgrid[0:grid, 0:grid]
+    centres = coords.normalised_to_pixels(
+        coords.pixels_to_normalised(np.stack([xs, ys], -1).astype(float), (grid, grid)), source_size)
+    matches = centres @ matrix.T + translation
+    field = np.zeros((6, grid, grid), np.float32)
+    a_normalised = np.diag([2 / target_size[0], 2 / target_size[1]]) @ matrix @ np.diag([source_size[0] / 2, source_size[1] / 2])
+    field[:4] = a_normalised.reshape(4, 1, 1)
+    field[4:6] = (coords.pixels_to_normalised(matches, target_size)
+                  - coords.pixels_to_normalised(centres, source_size)).transpose(2, 0, 1)
+    result = CorrespondenceResult(source_size, target_size, [Iteration(torch.from_numpy(field), torch.ones(grid, grid), 8)])
+    points = np.array([[50.0, 60.0], [333.3, 250.0]])
+    np.testing.assert_allclose(result.map_points(points), points @ matrix.T + translation, atol=1e-2)
+    np.testing.assert_allclose(result.local_affine(points), np.tile(matrix, (2, 1, 1)), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return RTN()
+
+
+def test_untrained_rtn_starts_and_stays_at_the_identity(model):
+    images = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        steps = model(images[:1], images[1:])
+    assert [s.stride for s in steps] == [16, 16, 8, 8, 8, 8]
+    for step in steps:
+        expected = identity_field(1, *step.field.shape[-2:])
+        torch.testing.assert_close(step.field, expected)
+
+
+def test_gradients_reach_the_geometric_network_and_the_field(model):
+    model.zero_grad()
+    torch.manual_seed(1)
+    images = torch.rand(2, 3, 128, 128)
+    steps = model(images[:1], images[1:])
+    for step in steps[1:]:  # T^0 is the constant identity
+        step.field.retain_grad()
+    window_loss(steps[-1].correlation).backward()
+    assert model.geometry.out.weight.grad.abs().sum() > 0
+    assert steps[-1].field.grad.abs().sum() > 0
+    assert steps[2].field.grad.abs().sum() > 0  # through the recurrence, across the level change
+
+
+def test_default_backbone_features_recover_a_translation(model):
+    """Nearest-neighbour matching of real Lite0 features between a photo and a shifted crop."""
+    from rtn_core.images import load_image
+    photo = load_image(DEMO + "dog-pexels-452772.jpg").pixels
+    photo = cv2.resize(photo, (384, 256), interpolation=cv2.INTER_AREA)
+    shift_x, shift_y = 48, 32  # 3 and 2 feature pixels at stride 16
+    source = photo[:224, :288]
+    target = photo[shift_y:shift_y + 224, shift_x:shift_x + 288]
+    tensors = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].float() / 255 for im in (source, target)]
+    with torch.no_grad():
+        features = [torch.nn.functional.normalize(model.features(t)[16][0], dim=0) for t in tensors]
+    channels, height, width = features[0].shape
+    scores = features[0].reshape(channels, -1).T @ features[1].reshape(channels, -1)
+    best = scores.argmax(1)
+    matched = torch.stack([best % width, best // width], 1)
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    displacement = matched - torch.stack([xs.flatten(), ys.flatten()], 1)
+    inside = (xs.flatten() >= 3) & (ys.flatten() >= 2)  # source cells that are in the crop
+    correct = (displacement[inside] == torch.tensor([-3, -2])).all(1).float().mean()
+    assert correct > 0.8
