@@ -74,11 +74,40 @@ def local_correlation(source: torch.Tensor, target: torch.Tensor, radius: int = 
 
     Channel (dy + r) * (2r + 1) + (dx + r) holds offset d = (dx, dy); outside the map counts 0.
     """
-    height, width = source.shape[-2:]
-    padded = F.pad(target, [radius] * 4)
-    side = 2 * radius + 1
-    return torch.stack([(source * padded[:, :, dy:dy + height, dx:dx + width]).sum(1)
-                        for dy in range(side) for dx in range(side)], dim=1)
+    return _LocalCorrelation.apply(source, target, radius)
+
+
+class _LocalCorrelation(torch.autograd.Function):
+    """:func:`local_correlation` with a hand-written backward: autograd's one allocates and
+    zero-fills a padded gradient per window offset, which made training 2x slower on CPU."""
+
+    @staticmethod
+    def forward(ctx, source, target, radius):
+        height, width = source.shape[-2:]
+        padded = F.pad(target, [radius] * 4)
+        side = 2 * radius + 1
+        out = source.new_empty(source.shape[0], side * side, height, width)
+        for k in range(side * side):
+            dy, dx = divmod(k, side)
+            torch.sum(source * padded[:, :, dy:dy + height, dx:dx + width], dim=1, out=out[:, k])
+        ctx.save_for_backward(source, padded)
+        ctx.radius = radius
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        source, padded = ctx.saved_tensors
+        radius, (height, width) = ctx.radius, source.shape[-2:]
+        side = 2 * radius + 1
+        grad_source = torch.zeros_like(source)
+        grad_padded = torch.zeros_like(padded)
+        for k in range(side * side):
+            dy, dx = divmod(k, side)
+            g = grad[:, k:k + 1]
+            grad_source.addcmul_(g, padded[:, :, dy:dy + height, dx:dx + width])
+            grad_padded[:, :, dy:dy + height, dx:dx + width].addcmul_(g, source)
+        grad_target = grad_padded[:, :, radius:radius + height, radius:radius + width]
+        return grad_source, grad_target, None
 
 
 def window_softmax(correlation: torch.Tensor, temperature: float = SOFTMAX_TEMPERATURE) -> torch.Tensor:
