@@ -53,24 +53,25 @@ class WorkerThread:
 class ImageLoader(QObject):
     """Decodes (and, for huge photos, downsizes) images off the GUI thread."""
 
-    loaded = Signal(int, object, object)  # request id, source LoadedImage or None, target or None
-    failed = Signal(int, str)
+    loaded = Signal(object, object)  # source LoadedImage or None, target LoadedImage or None
+    failed = Signal(str)
 
-    @Slot(int, object, object)
-    def load(self, request: int, source_path, target_path) -> None:
+    @Slot(object, object)
+    def load(self, source_path, target_path) -> None:
         """Load either or both images; a failure of either reports once and loads neither."""
         try:
             images = [None if path is None else load_image(path) for path in (source_path, target_path)]
         except Exception as exc:  # a bad file must become a message, never a crash
-            self.failed.emit(request, describe_error(exc))
+            self.failed.emit(describe_error(exc))
             return
-        self.loaded.emit(request, *images)
+        self.loaded.emit(*images)
 
 
 class MatchWorker(QObject):
     """Owns the matcher in the worker thread and streams each iteration's snapshot back."""
 
     model_ready = Signal(str)  # device the model now runs on
+    started = Signal(int)  # job id, when the worker begins it (model loading may come first)
     progress = Signal(int, object)  # job id, CorrespondenceResult snapshot
     finished = Signal(int)  # job id, after its last iteration
     failed = Signal(int, str)  # job id (MODEL_JOB for model loading), message
@@ -107,6 +108,7 @@ class MatchWorker(QObject):
         if self._matcher is None:
             self.failed.emit(job, "The model is not loaded.")
             return
+        self.started.emit(job)
         try:
             with torch.inference_mode():  # thread-local: entered here, in the worker thread
                 stream = self._matcher.stream(source, target)

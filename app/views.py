@@ -1,0 +1,160 @@
+"""The image views: a pyqtgraph view per image, plus the items drawn over it.
+
+Coordinates inside a view are the image's ORIGINAL pixel coordinates with pixel centres at
+integers: the image item's rect is (-0.5, -0.5, width, height) whatever resolution the pixels
+were decoded at, and Y points down.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainterPath, QPen
+
+from rtn_core.images import LoadedImage
+
+
+class PolylineItem(pg.GraphicsObject):
+    """Many polylines drawn as one QPainterPath per colour: cheap enough for 60 fps animation.
+
+    ``set_groups`` fixes which polyline gets which colour; ``set_lines`` then only rebuilds paths.
+    """
+
+    def __init__(self, colour=(255, 255, 255), width: float = 1.5):
+        super().__init__()
+        self._width = width
+        self._groups: list[tuple[QPen, np.ndarray | None]] = [(self._pen(colour), None)]
+        self._paths: list[tuple[QPen, QPainterPath]] = []
+        self._bounds = QRectF()
+        self.lines: np.ndarray | None = None  # what is drawn, so callers and tests can read it back
+
+    def _pen(self, colour) -> QPen:
+        pen = QPen(QColor(*colour))
+        pen.setWidthF(self._width)
+        pen.setCosmetic(True)  # width in screen pixels at every zoom
+        return pen
+
+    def set_groups(self, groups: np.ndarray, colours) -> None:
+        """Polyline i is drawn in ``colours[groups[i]]``."""
+        self._groups = [(self._pen(colours[g]), np.flatnonzero(groups == g)) for g in np.unique(groups)]
+
+    def set_lines(self, lines: np.ndarray | None) -> None:
+        """(N, M, 2) polylines of M points each; None or empty clears the item."""
+        self.prepareGeometryChange()
+        self._paths = []
+        self.lines = None if lines is None else np.asarray(lines, dtype=np.float64)
+        if lines is None or not len(lines):
+            self._bounds = QRectF()
+        else:
+            lines = self.lines
+            for pen, index in self._groups:
+                chosen = lines if index is None else lines[index]
+                if len(chosen):
+                    self._paths.append((pen, _polyline_path(chosen)))
+            low, high = lines.reshape(-1, 2).min(axis=0), lines.reshape(-1, 2).max(axis=0)
+            self._bounds = QRectF(low[0], low[1], high[0] - low[0], high[1] - low[1])
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, painter, *args) -> None:
+        painter.setRenderHint(painter.RenderHint.Antialiasing, True)
+        for pen, path in self._paths:
+            painter.setPen(pen)
+            painter.drawPath(path)
+
+
+def _polyline_path(lines: np.ndarray) -> QPainterPath:
+    count, length = lines.shape[:2]
+    connect = np.ones((count, length), dtype=np.int32)
+    connect[:, -1] = 0  # no stroke from one polyline's end to the next one's start
+    return pg.arrayToQPath(lines[..., 0].ravel(), lines[..., 1].ravel(), connect.ravel())
+
+
+class ImageView(pg.GraphicsView):
+    """One image with pan (drag), zoom (wheel), clicks, hover and file drops, in image pixels."""
+
+    clicked = Signal(float, float)
+    hovered = Signal(float, float)
+    left = Signal()  # the pointer left the image
+    file_dropped = Signal(str)
+
+    def __init__(self, placeholder: str):
+        super().__init__()
+        self.setAntialiasing(False)  # pixels stay crisp; line items turn antialiasing on themselves
+        self.view_box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.setCentralItem(self.view_box)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.view_box.addItem(self.image_item)
+        self.placeholder = pg.TextItem(placeholder, color=(180, 180, 180), anchor=(0.5, 0.5))
+        self.view_box.addItem(self.placeholder)
+        self.image: LoadedImage | None = None
+        self.setAcceptDrops(True)
+        self.scene().sigMouseClicked.connect(self._on_click)
+        self.scene().sigMouseMoved.connect(self._on_move)
+
+    def add_overlay(self, item, z: float):
+        """Draw ``item`` over the image (higher ``z`` on top), in image pixel coordinates."""
+        item.setZValue(z)
+        self.view_box.addItem(item)
+        return item
+
+    def set_image(self, image: LoadedImage) -> None:
+        """Show ``image``'s pixels stretched over its original size, then fit it in the view."""
+        self.image = image
+        self.placeholder.setVisible(False)
+        self.image_item.setImage(image.pixels, autoLevels=False)
+        width, height = image.original_size
+        self.image_item.setRect(QRectF(-0.5, -0.5, width, height))
+        self.fit()
+
+    def image_rect(self) -> QRectF:
+        return self.image_item.mapRectToParent(self.image_item.boundingRect())
+
+    def fit(self) -> None:
+        """Show the whole image."""
+        if self.image is not None:
+            self.view_box.setRange(rect=self.image_rect(), padding=0.02)
+
+    def _image_point(self, scene_pos) -> tuple[float, float] | None:
+        """Scene position -> image (x, y), or None outside the image."""
+        if self.image is None:
+            return None
+        point = self.view_box.mapSceneToView(scene_pos)
+        width, height = self.image.original_size
+        if -0.5 <= point.x() <= width - 0.5 and -0.5 <= point.y() <= height - 0.5:
+            return point.x(), point.y()
+        return None
+
+    def _on_click(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.double():
+            return
+        point = self._image_point(event.scenePos())
+        if point is not None:
+            self.clicked.emit(*point)
+
+    def _on_move(self, scene_pos) -> None:
+        point = self._image_point(scene_pos)
+        if point is None:
+            self.left.emit()
+        else:
+            self.hovered.emit(*point)
+
+    def leaveEvent(self, event) -> None:
+        self.left.emit()
+        super().leaveEvent(event)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [url for url in event.mimeData().urls() if url.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.file_dropped.emit(urls[0].toLocalFile())

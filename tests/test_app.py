@@ -1,0 +1,296 @@
+"""The desktop app, offscreen: loading, matching, click-to-match, iterations, table, export, errors."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtTest import QTest
+
+from app.main_window import SAMPLE_PAIR, MainWindow
+from rtn_core.matcher import Matcher
+from rtn_core.result import CorrespondenceResult, Iteration
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WAIT_MS = 60_000  # a generous ceiling on 2 busy CPU cores; a match normally takes about a second
+
+
+@pytest.fixture(scope="module")
+def shared_matcher():
+    """One model for the whole module: each window still loads it through its worker thread."""
+    return Matcher(weights="", device="cpu")
+
+
+class TurningMatcher:
+    """A stand-in matcher whose field visibly changes each iteration: iteration k turns every
+    local affine by 4k degrees and shifts matches by (0.03k, -0.02k) normalised units.
+    ``delay`` seconds pass before each iteration, to catch a run in progress."""
+
+    device = "cpu"
+    iterations = 5
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+
+    def warm_up(self) -> None:
+        pass
+
+    def stream(self, source, target):
+        result = CorrespondenceResult(source.original_size, target.original_size,
+                                      total_iterations=self.iterations)
+        for k in range(self.iterations + 1):
+            time.sleep(self.delay)
+            angle = np.radians(4.0 * k)
+            field = torch.zeros(6, 8, 8)
+            field[:4] = torch.tensor([np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)])[:, None, None]
+            field[4], field[5] = 0.03 * k, -0.02 * k
+            step = Iteration(field, torch.full((8, 8), 0.1 * k), 16 if k < 2 else 8)
+            result = CorrespondenceResult(**{**result.__dict__, "iterations": result.iterations + [step]})
+            yield result
+
+
+@pytest.fixture
+def messages():
+    return []
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, shared_matcher, messages):
+    """Factory for a shown window with isolated settings and recorded (non-modal) messages."""
+    def make(matcher_factory=lambda device, weights: shared_matcher) -> MainWindow:
+        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(device="cpu", matcher_factory=matcher_factory, settings=settings,
+                            show_message=lambda title, text: messages.append((title, text)))
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        return window
+    return make
+
+
+def wait_complete(qtbot, window):
+    qtbot.waitUntil(lambda: window.result is not None and window.result.complete
+                    and window.status_text.text().startswith("Matched"), timeout=WAIT_MS)
+
+
+@pytest.fixture
+def window(make_window, qtbot):
+    """A window with the sample pair fully matched."""
+    window = make_window()
+    window.open_images(*SAMPLE_PAIR)
+    wait_complete(qtbot, window)
+    return window
+
+
+def click_image(view, x, y):
+    """A real left click on ``view`` at image pixel (x, y)."""
+    scene_point = view.view_box.mapViewToScene(QPointF(x, y))
+    widget_point = view.mapFromScene(scene_point)
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, widget_point)
+
+
+def marker_positions(item) -> np.ndarray:
+    """(N, 2) positions of a scatter item's markers."""
+    return np.column_stack(item.getData())
+
+
+def test_sample_pair_opens_matched_with_every_iteration(window):
+    result = window.result
+    assert result.source_size == (451, 300) and result.target_size == (640, 426)
+    assert window.slider.maximum() == result.total_iterations == result.last
+    assert window.iteration == result.last
+    rect = window.target_view.image_rect()
+    assert (rect.x(), rect.y(), rect.width(), rect.height()) == (-0.5, -0.5, 640, 426)
+    assert "Iteration 5 / 5" in window.iteration_label.text()
+
+
+def test_click_places_target_marker_where_the_result_maps_it(window, qtbot):
+    click_image(window.source_view, 200.0, 120.0)
+    qtbot.waitUntil(lambda: len(window.points) == 1, timeout=2000)
+    point = window.points.points[0]
+    assert point.source == pytest.approx((200.0, 120.0), abs=1.0)
+    expected = window.result.map_point(*point.source, window.result.last)
+    marker = marker_positions(window.target_markers)[0]
+    assert tuple(marker) == pytest.approx(expected, abs=1e-4)
+    assert point.confidence == pytest.approx(window.result.confidence([point.source])[0], abs=1e-6)
+    assert window.table.model().rowCount() == 1
+    assert window.target_ellipses.lines.shape[0] == 1
+
+    window.step(-window.result.last)  # at the identity the marker follows iteration 0
+    assert tuple(marker_positions(window.target_markers)[0]) == pytest.approx(window.result.map_point(*point.source, 0),
+                                                                          abs=1e-4)
+
+
+def test_hover_previews_the_match(window):
+    window.source_view.hovered.emit(100.0, 50.0)
+    assert window.hover_target.isVisible()
+    assert tuple(marker_positions(window.hover_target)[0]) == pytest.approx(window.result.map_point(100, 50), abs=1e-4)
+    window.source_view.left.emit()
+    assert not window.hover_target.isVisible()
+
+
+def test_stepping_and_playing_change_the_glyphs(make_window, qtbot):
+    window = make_window(lambda device, weights: TurningMatcher())
+    window.open_images(*SAMPLE_PAIR)
+    wait_complete(qtbot, window)
+    final = window.target_glyphs.lines.copy()
+    window.step(-1)
+    assert window.iteration == window.result.last - 1
+    assert not np.allclose(window.target_glyphs.lines, final)
+    QTest.keyClick(window, Qt.Key.Key_Right)
+    assert window.iteration == window.result.last
+    np.testing.assert_allclose(window.target_glyphs.lines, final)
+
+    window.show_iteration(0)
+    identity = window.target_glyphs.lines.copy()
+    seen = []
+    window.play_timer.timeout.connect(lambda: seen.append(window.iteration))
+    window.toggle_play()
+    assert window.play_timer.isActive()
+    qtbot.waitUntil(lambda: not window.play_timer.isActive(), timeout=20_000)
+    assert window.iteration == window.result.last
+    np.testing.assert_allclose(window.target_glyphs.lines, final)
+    assert any(t != round(t) for t in seen), "playback interpolates between iterations"
+    assert not np.allclose(identity, final)
+
+
+def test_table_follows_adds_selection_and_deletes(window):
+    for x, y in ((50, 60), (150, 100), (300, 200)):
+        window.add_point(x, y)
+    table = window.table
+    assert table.model().rowCount() == 3 and len(window.target_markers.data) == 3
+    assert window.points.selected == {3}
+    table.selectRow(0)
+    assert window.points.selected == {1}
+    QTest.keyClick(table, Qt.Key.Key_Delete)
+    assert [p.id for p in window.points.points] == [2, 3]
+    assert table.model().rowCount() == 2 and len(window.target_markers.data) == 2
+    assert set(window.labels) == {2, 3}
+    window.points.select({3})
+    assert [i.row() for i in table.selectionModel().selectedRows()] == [1]
+    window.points.clear()
+    assert table.model().rowCount() == 0 and len(window.target_markers.data) == 0 and not window.labels
+
+
+def test_export_writes_files_that_load_back_equal(window, tmp_path):
+    window.add_point(120.0, 80.0)
+    window.add_point(33.5, 250.25)
+    points = window.points.points
+    for kind in ("csv", "json", "npy", "png"):
+        assert window.export(kind, str(tmp_path / f"out.{kind}"))
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp")]
+
+    data = json.loads((tmp_path / "out.json").read_text())
+    assert data["iteration"] == window.result.last
+    assert data["source"] == {"path": SAMPLE_PAIR[0], "width": 451, "height": 300}
+    assert [(p["id"], tuple(p["source"]), tuple(p["target"]), p["confidence"]) for p in data["points"]] == \
+        [(p.id, p.source, p.target, p.confidence) for p in points]
+
+    with open(tmp_path / "out.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(int(r["id"]), float(r["source_x"]), float(r["source_y"]), float(r["target_x"]),
+             float(r["target_y"]), float(r["confidence"])) for r in rows] == \
+        [(p.id, *p.source, *p.target, p.confidence) for p in points]
+    assert rows[0]["target_path"] == SAMPLE_PAIR[1] and rows[0]["target_width"] == "640"
+
+    flow = np.load(tmp_path / "out.npy")
+    np.testing.assert_allclose(flow, window.result.dense_flow(window.result.last), atol=1e-4)
+    image = cv2.imread(str(tmp_path / "out.png"))
+    assert image is not None and image.shape[1] >= window.width()
+
+
+def test_bad_image_shows_a_message_and_keeps_the_previous_pair(window, qtbot, tmp_path, messages):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"this is not a png")
+    result, source = window.result, window.source
+    window.open_images(str(bad), None)
+    qtbot.waitUntil(lambda: bool(messages), timeout=10_000)
+    assert "broken.png" in messages[0][1]
+    assert window.source is source and window.result is result
+    window.add_point(10, 10)
+    assert window.points.points[0].target == pytest.approx(result.map_point(10, 10), abs=1e-4)
+
+
+def test_model_error_is_reported_not_raised(make_window, qtbot, messages):
+    def broken_factory(device, weights):
+        raise ValueError("cannot use CUDA: no CUDA device is visible")
+    window = make_window(broken_factory)
+    window.open_images(*SAMPLE_PAIR)
+    qtbot.waitUntil(lambda: len(messages) >= 1, timeout=10_000)
+    assert any("CUDA" in text for _, text in messages)
+    assert window.device_label.text() == "model: failed"
+
+
+def test_heatmap_and_blend_cover_the_target(window):
+    window.add_point(225, 150)
+    window.toggles["heatmap"].setChecked(True)
+    window.toggles["blend"].setChecked(True)
+    assert window.heatmap.isVisible() and window.target_blend.isVisible()
+    for item in (window.heatmap, window.target_blend):
+        rect = item.mapRectToParent(item.boundingRect())
+        assert (rect.width(), rect.height()) == pytest.approx((640, 426))
+    window.toggles["arrows"].setChecked(True)
+    assert window.target_arrows.lines.shape == (3 * window.density.value() ** 2, 2, 2)
+
+
+def test_device_switch_cancels_and_matches_again(window, qtbot):
+    first = window.result
+    window.set_device("auto")
+    assert window.result is None
+    wait_complete(qtbot, window)
+    assert window.result is not first
+
+
+def test_large_photo_opens_without_blocking_the_gui(make_window, qtbot, tmp_path):
+    height, width = 6000, 8000
+    gradient = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None].repeat(height, 0).repeat(3, 2)
+    big = tmp_path / "big.jpg"
+    cv2.imwrite(str(big), gradient)
+    window = make_window()
+    ticks = []
+    window.startTimer(20)
+    window.timerEvent = lambda event: ticks.append(time.perf_counter())
+    window.open_images(SAMPLE_PAIR[0], str(big))
+    qtbot.waitUntil(lambda: window.target is not None, timeout=WAIT_MS)
+    assert window.target.original_size == (width, height)
+    rect = window.target_view.image_rect()
+    assert (rect.width(), rect.height()) == (width, height)
+    gaps = np.diff(ticks)
+    assert len(gaps) > 3 and gaps.max() < 1.0, "the event loop kept running while the photo decoded"
+    wait_complete(qtbot, window)
+    window.add_point(225, 150)
+    target = window.points.points[0].target
+    assert 0 <= target[0] <= width and 0 <= target[1] <= height
+
+
+def test_closing_during_a_run_is_quick(make_window, qtbot):
+    window = make_window(lambda device, weights: TurningMatcher(delay=0.5))
+    window.open_images(*SAMPLE_PAIR)
+    qtbot.waitUntil(lambda: window.result is not None, timeout=WAIT_MS)
+    started = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - started < 2
+    assert not window.result.complete
+    assert not window.matcher.thread.isRunning() and not window.loader.thread.isRunning()
+
+
+def test_screenshot_command_writes_a_png(tmp_path):
+    shot = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    code = ("import sys; from app.main_window import launch; "
+            f"sys.exit(launch(screenshot={str(shot)!r}, device='cpu', weights=''))")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, timeout=240,
+                               capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[0] > 400 and image.shape[1] > 800
