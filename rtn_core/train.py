@@ -1,0 +1,279 @@
+"""``python main.py train``: stage 1 on synthetic warps, stage 2 weakly supervised (DESIGN.md 2.7).
+
+Both stages read one TOML config (``configs/cpu.toml``, ``configs/gpu.toml``). Every batch is
+drawn from a generator seeded by (seed, stage, step), so a run resumed from a checkpoint sees
+the same batches as an uninterrupted one. The pretrained trunk stays frozen in stage 1; in
+stage 2 it is frozen (trunk outputs cached per image) or fine-tuned at ``trunk_lr_scale`` x lr.
+
+Outputs in ``--out``: ``<stage>_state.pt`` (model, optimiser, step: for ``--resume``),
+``<stage>_stepNNNNNN.safetensors`` weights every ``checkpoint_every`` steps and
+``<stage>.safetensors`` at the end, and ``log.jsonl`` (loss, steps/s, validation).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import tomllib
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import synthetic
+from .data import ImageStore, Photo, box_mask, imagenet_photos, list_images, pets_photos
+from .device import choose_device
+from .model import RTN, window_loss
+from .weights import load_rtn_weights, save_rtn_weights
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STAGES = ("synthetic", "weak")
+HOLD_OUT_EVERY = 10  # every 10th imagenet image / pets breed is kept for validation
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--config", default=os.path.join(REPO, "configs", "cpu.toml"), help="TOML config")
+    parser.add_argument("--stage", choices=[*STAGES, "all"], default="all", help="which stage(s) to run")
+    parser.add_argument("--out", help="output folder (default: runs/<config name>)")
+    parser.add_argument("--init", help="start from these RTN weights (default: the synthetic stage's "
+                        "result for the weak stage, else the untrained network)")
+    parser.add_argument("--resume", action="store_true", help="continue each stage from its last checkpoint")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present")
+
+
+def load_config(path: str) -> dict:
+    """Read a TOML config; data paths are taken relative to the repository root."""
+    try:
+        with open(path, "rb") as handle:
+            config = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{os.path.basename(path)}: {exc}") from None
+    for key in ("model", "data", *STAGES):
+        if key not in config:
+            raise ValueError(f"{os.path.basename(path)}: missing [{key}] table")
+    for key, value in config["data"].items():
+        config["data"][key] = os.path.join(REPO, value)
+    return config
+
+
+def run(args) -> int:
+    config = load_config(args.config)
+    out = args.out or os.path.join(REPO, "runs", os.path.splitext(os.path.basename(args.config))[0])
+    device = choose_device(args.device)
+    if device.type == "cpu" and "threads" in config["model"]:
+        torch.set_num_threads(config["model"]["threads"])
+    trainer = Trainer(config, out, device)
+    init = args.init
+    for stage in (STAGES if args.stage == "all" else (args.stage,)):
+        previous = os.path.join(out, f"{STAGES[STAGES.index(stage) - 1]}.safetensors")
+        if init is None and stage == "weak" and os.path.isfile(previous):
+            init = previous
+        trainer.run_stage(stage, init=init, resume=args.resume)
+        init = None
+    skipped = trainer.store.failed
+    print(f"images that failed to decode and were skipped: {len(skipped)}"
+          + (f" (first: {skipped[0]})" if skipped else ""))
+    return 0
+
+
+class Trainer:
+    """Holds the model, the data and the loop shared by both stages."""
+
+    def __init__(self, config: dict, out: str, device: torch.device):
+        self.config, self.out, self.device = config, out, device
+        model_cfg = config["model"]
+        self.seed = model_cfg.get("seed", 0)
+        torch.manual_seed(self.seed)
+        self.model = RTN(model_cfg.get("backbone", "efficientnet-lite0")).to(device)
+        self.size = model_cfg.get("input_size", 256)
+        self.store = ImageStore(self.size)
+        self.tap_cache: dict = {}
+        imagenet = list_images(config["data"]["imagenet"])
+        self.synthetic_train = [p for i, p in enumerate(imagenet) if i % HOLD_OUT_EVERY]
+        self.synthetic_val = [p for i, p in enumerate(imagenet) if not i % HOLD_OUT_EVERY]
+        pets = pets_photos(config["data"]["pets"])
+        breeds = sorted({os.path.basename(p.path).rsplit("_", 1)[0] for p in pets})
+        held = set(breeds[::HOLD_OUT_EVERY])
+        self.weak_val = [p for p in pets if os.path.basename(p.path).rsplit("_", 1)[0] in held]
+        self.weak_train = [p for p in pets if p not in self.weak_val]
+        if config["weak"].get("imagenet_groups", True):
+            train_paths = set(self.synthetic_train)
+            self.weak_train += [p for p in imagenet_photos(config["data"]["imagenet"]) if p.path in train_paths]
+        self.warp_params = synthetic.WarpParams(**config["synthetic"].get("warp", {}))
+
+    # ------------------------------------------------------------ the loop
+
+    def run_stage(self, stage: str, init: str | None = None, resume: bool = False) -> None:
+        cfg = self.config[stage]
+        os.makedirs(self.out, exist_ok=True)
+        state_path = os.path.join(self.out, f"{stage}_state.pt")
+        if init:
+            load_rtn_weights(self.model, init)
+        optimiser = self.make_optimiser(stage)
+        start = 0
+        if resume and os.path.isfile(state_path):
+            state = torch.load(state_path, map_location=self.device, weights_only=False)
+            self.model.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            start = state["step"]
+            print(f"{stage}: resumed at step {start}")
+        steps = cfg["steps"]
+        loss_fn = self.synthetic_loss if stage == "synthetic" else self.weak_loss
+        self.model.train()
+        self.model.backbone.eval()  # batch-norm statistics of the pretrained trunk stay as they are
+        bar = tqdm(range(start, steps), initial=start, total=steps, desc=stage, unit="step", dynamic_ncols=True)
+        running, began = None, time.time()
+        for step in bar:
+            for group in optimiser.param_groups:  # cosine decay to 10%
+                group["lr"] = group["initial_lr"] * (0.55 + 0.45 * math.cos(math.pi * step / steps))
+            rng = np.random.default_rng([self.seed, STAGES.index(stage), step])
+            torch.manual_seed(self.seed * 1_000_003 + step)
+            loss = loss_fn(rng, cfg["batch"])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.get("clip", 1.0))
+            optimiser.step()
+            running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
+            bar.set_postfix(loss=f"{running:.4f}")
+            done = step + 1
+            if done % cfg["checkpoint_every"] == 0 or done == steps:
+                self._checkpoint(stage, done, optimiser, state_path)
+                record = {"stage": stage, "step": done, "loss": running,
+                          "steps_per_s": (done - start) / (time.time() - began),
+                          **self.validate(stage)}
+                self._log(record)
+                bar.write(json.dumps(record))
+                self.model.train()
+                self.model.backbone.eval()
+        bar.close()
+        save_rtn_weights(self.model, os.path.join(self.out, f"{stage}.safetensors"),
+                         {"stage": stage, "steps": steps, "config": self.config})
+
+    def make_optimiser(self, stage: str) -> torch.optim.Optimizer:
+        """AdamW over the learned layers; the trunk frozen, or at ``trunk_lr_scale`` x lr (stage 2)."""
+        cfg = self.config[stage]
+        trunk_scale = 0.0 if stage == "synthetic" else cfg.get("trunk_lr_scale", 0.0)
+        self.trunk_frozen = trunk_scale == 0.0
+        trunk = set(map(id, self.model.backbone.trunk_parameters()))
+        for p in self.model.backbone.trunk_parameters():
+            p.requires_grad_(not self.trunk_frozen)
+        groups = [{"params": [p for p in self.model.parameters() if id(p) not in trunk], "lr": cfg["lr"]}]
+        if not self.trunk_frozen:
+            groups.append({"params": self.model.backbone.trunk_parameters(), "lr": cfg["lr"] * trunk_scale})
+        optimiser = torch.optim.AdamW(groups, weight_decay=cfg.get("weight_decay", 0.0))
+        for group in optimiser.param_groups:
+            group["initial_lr"] = group["lr"]
+        return optimiser
+
+    def _checkpoint(self, stage, step, optimiser, state_path) -> None:
+        save_rtn_weights(self.model, os.path.join(self.out, f"{stage}_step{step:06d}.safetensors"),
+                         {"stage": stage, "step": step})
+        temp = state_path + ".tmp"
+        torch.save({"model": self.model.state_dict(), "optimiser": optimiser.state_dict(), "step": step}, temp)
+        os.replace(temp, state_path)
+
+    def _log(self, record: dict) -> None:
+        with open(os.path.join(self.out, "log.jsonl"), "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    # ------------------------------------------------------------ stage 1: synthetic warps
+
+    def synthetic_batch(self, rng, batch: int, paths: list[str]):
+        """(source, target) image tensors, ground-truth warps; the source side is jittered."""
+        sources, targets, warps = [], [], []
+        while len(targets) < batch:
+            image = self.store.get(paths[rng.integers(len(paths))])
+            if image is None:
+                continue
+            warp = synthetic.random_warp(rng, self.warp_params)
+            source, _ = synthetic.warp_image(image, warp)
+            sources.append(synthetic.photometric_jitter(source, rng))
+            targets.append(image)
+            warps.append(warp)
+        return self._tensor(sources), self._tensor(targets), warps
+
+    def _tensor(self, images) -> torch.Tensor:
+        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
+
+    def _taps(self, images: torch.Tensor) -> dict:
+        backbone = self.model.backbone
+        with torch.set_grad_enabled(not self.trunk_frozen):
+            return backbone.trunk(backbone.normalise(images))
+
+    def synthetic_loss(self, rng, batch: int, paths: list[str] | None = None) -> torch.Tensor:
+        """Masked L1 between each updated field's translation and the true flow, summed over updates."""
+        source, target, warps = self.synthetic_batch(rng, batch, paths or self.synthetic_train)
+        return self.flow_losses(source, target, warps).sum()
+
+    def flow_losses(self, source, target, warps) -> torch.Tensor:
+        """(K,) masked mean L1 flow error (normalised units) of the fields T^1..T^K."""
+        heads = self.model.backbone.heads
+        steps = list(self.model.iterate_features(heads(self._taps(source)), heads(self._taps(target))))
+        losses = []
+        for step in steps[1:]:
+            height, width = step.field.shape[-2:]
+            truth = [synthetic.flow_on_grid(w, height, width) for w in warps]
+            flow = torch.from_numpy(np.stack([t[0] for t in truth])).to(self.device)
+            mask = torch.from_numpy(np.stack([t[1] for t in truth])).to(self.device)
+            error = (step.field[:, 4:6] - flow).abs().sum(1)
+            losses.append((error * mask).sum() / mask.sum().clamp(min=1.0))
+        return torch.stack(losses)
+
+    # ------------------------------------------------------------ stage 2: weak pairs
+
+    def weak_pairs(self, rng, batch: int, photos: list[Photo]):
+        """``batch`` same-group (source, target, flipped) triples; order random, flips joint."""
+        groups: dict[str, list[Photo]] = {}
+        for photo in photos:
+            groups.setdefault(photo.group, []).append(photo)
+        names = sorted(groups)
+        weights = np.array([len(groups[n]) for n in names], dtype=np.float64)
+        pairs = []
+        while len(pairs) < batch:
+            members = groups[names[rng.choice(len(names), p=weights / weights.sum())]]
+            first, second = rng.choice(len(members), 2, replace=False)
+            pair = (members[first], members[second], bool(rng.random() < 0.5))
+            if all(self.store.get(p.path) is not None for p in pair[:2]):
+                pairs.append(pair)
+        return pairs
+
+    def _cached_taps(self, photo: Photo, flipped: bool) -> dict:
+        """Trunk outputs of one image; cached (float16) while the trunk is frozen."""
+        key = (photo.path, flipped)
+        if self.trunk_frozen and key in self.tap_cache:
+            return {k: v.float() for k, v in self.tap_cache[key].items()}
+        image = self.store.get(photo.path)
+        taps = self._taps(self._tensor([image[:, ::-1] if flipped else image]))
+        if self.trunk_frozen:
+            self.tap_cache[key] = {k: v.half() for k, v in taps.items()}
+        return taps
+
+    def weak_loss(self, rng, batch: int, photos: list[Photo] | None = None) -> torch.Tensor:
+        """The window loss at the last iteration, inside the source box where one is known."""
+        pairs = self.weak_pairs(rng, batch, photos or self.weak_train)
+        taps = [[self._cached_taps(p, flip) for p in (source, target)] for source, target, flip in pairs]
+        stacked = [{k: torch.cat([t[side][k] for t in taps]) for k in taps[0][0]} for side in (0, 1)]
+        heads = self.model.backbone.heads
+        last = list(self.model.iterate_features(heads(stacked[0]), heads(stacked[1])))[-1]
+        height, width = last.correlation.shape[-2:]
+        masks = [box_mask(source, height, width) for source, _, _ in pairs]
+        masks = [m[:, ::-1] if flip else m for m, (_, _, flip) in zip(masks, pairs)]
+        mask = torch.from_numpy(np.ascontiguousarray(np.stack(masks))).to(self.device)
+        return window_loss(last.correlation, mask)
+
+    # ------------------------------------------------------------ validation (held-out training data)
+
+    @torch.no_grad()
+    def validate(self, stage: str) -> dict:
+        """Held-out figures: synthetic L1 flow error (|dx| + |dy|) per iteration, in pixels at the input size,
+        and the weak loss on held-out pets breeds. Never PF-WILLOW (a test set)."""
+        self.model.eval()
+        rng = np.random.default_rng([self.seed, 99])
+        count = self.config[stage].get("validation_batches", 4)
+        batch = self.config[stage]["batch"]
+        flow = torch.stack([self.flow_losses(*self.synthetic_batch(rng, batch, self.synthetic_val))
+                            for _ in range(count)]).mean(0)
+        weak = torch.stack([self.weak_loss(rng, batch, self.weak_val) for _ in range(count)]).mean()
+        return {"val_flow_l1_px": [round(v * self.size / 2, 2) for v in flow.tolist()],
+                "val_weak_loss": round(weak.item(), 4)}

@@ -1,0 +1,156 @@
+"""Synthetic warps, data sets and the training loop, on tiny generated data (64 px inputs)."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from rtn_core import coords, synthetic
+from rtn_core.data import ImageStore, Photo, box_mask, pets_photos
+from rtn_core.train import Trainer, load_config
+
+
+def test_warp_flow_agrees_with_remapped_image():
+    # A target whose pixels hold their own (x, y): the warped source then shows each pixel's match.
+    height, width = 48, 64
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    target = np.dstack([xs, ys, np.zeros_like(xs)])
+    warp = synthetic.random_warp(np.random.default_rng(3))
+    source, _ = synthetic.warp_image(target, warp)
+    flow, mask = synthetic.flow_on_grid(warp, height, width)
+    matches = coords.grid_centres(height, width).numpy() + flow.transpose(1, 2, 0)
+    expected = coords.normalised_to_pixels(matches.astype(np.float64), (width, height))
+    assert 0.3 < mask.mean() < 1.0
+    # beyond the outermost pixel centres remap reflects the border: compare inside them
+    inside = mask.astype(bool) & (expected >= 0).all(-1) & (expected <= [width - 1, height - 1]).all(-1)
+    assert np.abs(source[..., :2][inside] - expected[inside]).max() < 0.05  # remap's 1/32 px steps
+
+
+def test_flow_on_a_coarse_grid_is_the_fine_flow_at_cell_centres():
+    warp = synthetic.random_warp(np.random.default_rng(4))
+    fine, _ = synthetic.flow_on_grid(warp, 64, 64)
+    coarse, _ = synthetic.flow_on_grid(warp, 8, 8)
+    centres = torch.from_numpy(coords.grid_centres(8, 8).numpy())[None]
+    sampled = torch.nn.functional.grid_sample(torch.from_numpy(fine)[None], centres, align_corners=False)[0]
+    assert np.abs(sampled.numpy() - coarse).max() < 1e-3
+
+
+def test_identity_warp_ranges_give_zero_flow():
+    params = synthetic.WarpParams(scale=(1.0, 1.0), rotation=0.0, shear=0.0, translation=0.0, tps=0.0)
+    flow, mask = synthetic.flow_on_grid(synthetic.random_warp(np.random.default_rng(0), params), 5, 7)
+    assert np.abs(flow).max() < 1e-9 and mask.all()
+
+
+def _blobs(rng, size=96):
+    image = cv2.GaussianBlur(rng.integers(0, 256, (size // 8, size // 8, 3)).astype(np.uint8), (0, 0), 0.8)
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    """12 'imagenet' images (one corrupt), 2 cat and 2 dog 'breeds' of 3 pets each, a config."""
+    rng = np.random.default_rng(0)
+    imagenet = tmp_path / "imagenet"
+    imagenet.mkdir()
+    for i in range(12):
+        cv2.imwrite(str(imagenet / f"n{i:08d}_class{i}.JPEG"), _blobs(rng))
+    (imagenet / "n00000005_class5.JPEG").write_bytes(b"not a jpeg")
+    pets = tmp_path / "pets"
+    rows = ["image_name,breed,species,xmin,ymin,xmax,ymax,width,height,area,image_width,image_height"]
+    for species, breeds in (("cat", ("Abyssinian", "Bengal")), ("dog", ("beagle", "boxer"))):
+        (pets / f"{species}s").mkdir(parents=True)
+        for breed in breeds:
+            for n in range(3):
+                cv2.imwrite(str(pets / f"{species}s" / f"{breed}_{n}.jpg"), _blobs(rng))
+                rows.append(f"{breed}_{n},{breed},{species},10,20,60,70,50,50,2500,96,96")
+    (pets / "bboxes.csv").write_text("\n".join(rows) + "\n")
+    config = tmp_path / "tiny.toml"
+    config.write_text(f"""
+[model]
+input_size = 64
+seed = 1
+[data]
+imagenet = "{imagenet}"
+pets = "{pets}"
+[synthetic]
+steps = 2
+batch = 2
+lr = 1e-3
+checkpoint_every = 1
+validation_batches = 1
+[weak]
+steps = 2
+batch = 2
+lr = 1e-3
+checkpoint_every = 2
+validation_batches = 1
+""")
+    return load_config(str(config)), tmp_path / "out"
+
+
+def test_corrupt_images_are_skipped_and_counted(tiny_data):
+    config, _ = tiny_data
+    store = ImageStore(64)
+    paths = sorted(os.path.join(config["data"]["imagenet"], n) for n in os.listdir(config["data"]["imagenet"]))
+    assert len(store.usable(paths)) == 11 and len(store.failed) == 1
+    assert store.get(paths[0]).shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize("stage", ["synthetic", "weak"])
+def test_a_few_steps_on_one_batch_lower_the_loss(tiny_data, stage):
+    config, out = tiny_data
+    trainer = Trainer(config, str(out), torch.device("cpu"))
+    optimiser = trainer.make_optimiser(stage)
+    loss_fn = trainer.synthetic_loss if stage == "synthetic" else trainer.weak_loss
+    losses = []
+    for _ in range(6):
+        loss = loss_fn(np.random.default_rng(7), 2)  # the same batch every step
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_stages_checkpoint_and_resume(tiny_data, capsys):
+    config, out = tiny_data
+    trainer = Trainer(config, str(out), torch.device("cpu"))
+    trainer.run_stage("synthetic")
+    trainer.run_stage("weak", init=str(out / "synthetic.safetensors"))
+    names = set(os.listdir(out))
+    assert {"synthetic_step000001.safetensors", "synthetic_step000002.safetensors", "synthetic.safetensors",
+            "weak_step000002.safetensors", "weak.safetensors", "synthetic_state.pt", "weak_state.pt",
+            "log.jsonl"} <= names
+    final = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    again = Trainer(config, str(out), torch.device("cpu"))
+    again.run_stage("weak", resume=True)  # already at the last step: nothing to do
+    assert "resumed at step 2" in capsys.readouterr().out
+    assert all(torch.equal(final[k], v) for k, v in again.model.state_dict().items())
+
+
+def test_weak_pairs_stay_within_a_group(tiny_data):
+    config, out = tiny_data
+    trainer = Trainer(config, str(out), torch.device("cpu"))
+    pairs = trainer.weak_pairs(np.random.default_rng(0), 20, trainer.weak_train)
+    assert all(a.group == b.group and a.path != b.path for a, b, _ in pairs)
+    assert {os.path.basename(p.path) for p in trainer.weak_val} == {f"Abyssinian_{n}.jpg" for n in range(3)}
+
+
+def test_pets_boxes_and_mask(tiny_data):
+    config, _ = tiny_data
+    photos = pets_photos(config["data"]["pets"])
+    assert len(photos) == 12 and photos[0].box == (10.0, 20.0, 60.0, 70.0) and photos[0].size == (96, 96)
+    mask = box_mask(photos[0], 4, 4)  # cell centres at 11.5, 35.5, 59.5, 83.5 px
+    assert mask.tolist() == [[0, 0, 0, 0], [1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]]
+    assert box_mask(Photo("x", "bird"), 2, 3).sum() == 6
+
+
+def test_config_errors_are_value_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model\n")
+    with pytest.raises(ValueError):
+        load_config(str(bad))
+    bad.write_text("[model]\n")
+    with pytest.raises(ValueError, match="missing"):
+        load_config(str(bad))
