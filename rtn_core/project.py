@@ -1,0 +1,268 @@
+"""The label-transfer session the GUI observes: labels, selection, undo/redo, project file, autosave.
+
+napari-style: :class:`Project` holds the data (an immutable :class:`LabelSet`), the selection and
+the history, and tells observers about changes through plain callbacks; it knows nothing of
+Qt. Every edit replaces the LabelSet and pushes the previous one on the undo stack, so undo and
+redo restore exact states at the cost of a reference (unchanged images are shared).
+
+Call a Project from one thread. The GUI runs ``transfer.transfer_targets`` in a worker and hands
+the results to :meth:`Project.apply_transfers` on its own thread.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .atomic import write_atomic
+from .keypoints import LabelSet, TransferSettings
+from .transfer import apply_results, transfer_into
+
+PROJECT_FORMAT = "rtn-studio-project"
+PROJECT_VERSION = 1
+AUTOSAVE_SUFFIX = ".autosave"
+HISTORY_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The image shown for editing and the names of its selected points."""
+
+    image: str = ""
+    names: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an observer is told: ``kind`` is "labels", "selection", "history" or "file";
+    ``images`` lists the paths whose labels changed (for "labels")."""
+
+    kind: str
+    images: tuple[str, ...] = ()
+
+
+@dataclass
+class _History:
+    undo: list = field(default_factory=list)  # (description, LabelSet before)
+    redo: list = field(default_factory=list)  # (description, LabelSet after)
+
+
+class Project:
+    """One label-transfer session: the labels, what is selected, the edit history and its files.
+
+    ``path`` is the project file (None until saved); the autosave goes to ``path + '.autosave'``
+    or, for an unsaved project, to ``autosave_path``.
+    """
+
+    def __init__(self, labels: LabelSet, path: str | None = None, autosave_path: str | None = None):
+        self._labels = labels
+        self.path = path
+        self._autosave_path = autosave_path
+        self._saved = labels  # the labels as last written to ``path``
+        self._autosaved = labels  # ... and to the autosave file
+        self._history = _History()
+        self._selection = Selection(labels.source.image)
+        self._observers: list[Callable[[Change], None]] = []
+
+    # --- observing ---------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` after every change; returns a function that unsubscribes."""
+        self._observers.append(callback)
+        return lambda: self._observers.remove(callback)
+
+    def _emit(self, kind: str, images: tuple[str, ...] = ()) -> None:
+        for callback in list(self._observers):
+            callback(Change(kind, images))
+
+    @property
+    def labels(self) -> LabelSet:
+        return self._labels
+
+    @property
+    def modified(self) -> bool:
+        """Whether the labels differ from the last saved project file."""
+        return self._labels is not self._saved
+
+    # --- selection ---------------------------------------------------------------------------
+    @property
+    def selection(self) -> Selection:
+        return self._selection
+
+    def select(self, image: str, names=()) -> None:
+        """Show ``image`` for editing with the named points selected."""
+        self._labels.index(image)
+        self._selection = Selection(image, frozenset(names))
+        self._emit("selection")
+
+    # --- edits: each is one undo step ------------------------------------------------------
+    def apply(self, description: str, change: Callable[[LabelSet], LabelSet]) -> None:
+        """Replace the labels with ``change(labels)`` as one undoable step called ``description``.
+
+        A change that raises (e.g. ValueError for a point outside the image) leaves everything as it was.
+        """
+        new = change(self._labels)
+        if new == self._labels:
+            return
+        self._history.undo = (self._history.undo + [(description, self._labels)])[-HISTORY_LIMIT:]
+        self._history.redo = []
+        self._replace(new)
+
+    def add_point(self, image: str, name: str, x: float, y: float, visibility: int = 2) -> None:
+        self.apply(f"add {name}", lambda labels: labels.add_point(image, name, x, y, visibility))
+
+    def move_points(self, image: str, names, dx: float, dy: float) -> None:
+        self.apply("move points", lambda labels: labels.move_points(image, names, dx, dy))
+
+    def place_point(self, image: str, name: str, x: float, y: float) -> None:
+        self.apply(f"move {name}", lambda labels: labels.place_point(image, name, x, y))
+
+    def set_visibility(self, image: str, names, visibility: int) -> None:
+        self.apply("set visibility", lambda labels: labels.set_visibility(image, names, visibility))
+
+    def delete_keypoints(self, names) -> None:
+        self.apply("delete keypoints", lambda labels: labels.delete_keypoints(names))
+
+    def rename_keypoint(self, old: str, new: str) -> None:
+        self.apply(f"rename {old} to {new}", lambda labels: labels.rename_keypoint(old, new))
+
+    def set_reviewed(self, images, reviewed: bool = True) -> None:
+        self.apply("accept" if reviewed else "unaccept", lambda labels: labels.set_reviewed(images, reviewed))
+
+    def add_targets(self, paths) -> None:
+        self.apply("add targets", lambda labels: labels.add_targets(paths))
+
+    def remove_targets(self, paths) -> None:
+        self.apply("remove targets", lambda labels: labels.remove_targets(paths))
+
+    def set_settings(self, settings: TransferSettings) -> None:
+        self.apply("change thresholds", lambda labels: labels.with_settings(settings))
+
+    def transfer(self, matcher, target_paths=None, progress=None, cancelled=None) -> None:
+        """Transfer to ``target_paths`` (default: every unreviewed target) in this thread, as one undo step."""
+        self.apply("transfer", lambda labels: transfer_into(labels, matcher, target_paths, progress, cancelled))
+
+    def apply_transfers(self, results, info: dict) -> None:
+        """Merge a worker's ``transfer_targets`` results (``info`` from ``transfer.model_info``) as one undo step."""
+        self.apply(f"transfer {len(results)} images", lambda labels: apply_results(labels, results, info))
+
+    # --- history -------------------------------------------------------------------------------
+    @property
+    def undo_text(self) -> str | None:
+        """The description of the step :meth:`undo` would revert, or None."""
+        return self._history.undo[-1][0] if self._history.undo else None
+
+    @property
+    def redo_text(self) -> str | None:
+        return self._history.redo[-1][0] if self._history.redo else None
+
+    def undo(self) -> None:
+        if self._history.undo:
+            description, before = self._history.undo.pop()
+            self._history.redo.append((description, self._labels))
+            self._replace(before)
+
+    def redo(self) -> None:
+        if self._history.redo:
+            description, after = self._history.redo.pop()
+            self._history.undo.append((description, self._labels))
+            self._replace(after)
+
+    def _replace(self, new: LabelSet) -> None:
+        old, self._labels = self._labels, new
+        changed = _changed_images(old, new)
+        selected = self._selection
+        if selected.image not in {im.image for im in new.images}:
+            selected = Selection(new.source.image)
+        names = {p.name for p in new.image(selected.image).points}
+        if selected.names - names:
+            selected = Selection(selected.image, selected.names & names)
+        self._emit("labels", changed)
+        self._emit("history")
+        if selected != self._selection:
+            self._selection = selected
+            self._emit("selection")
+
+    # --- files -------------------------------------------------------------------------------
+    @property
+    def autosave_path(self) -> str | None:
+        return self.path + AUTOSAVE_SUFFIX if self.path else self._autosave_path
+
+    def save(self, path: str | None = None) -> None:
+        """Write the project file atomically (to ``path`` if given: save as) and drop the autosave."""
+        self.path = path or self.path
+        if not self.path:
+            raise ValueError("the project has no file yet: give a path")
+        write_atomic(self.path, project_json(self._labels, os.path.dirname(os.path.abspath(self.path))))
+        self._saved = self._autosaved = self._labels
+        if os.path.exists(self.autosave_path):
+            os.remove(self.autosave_path)
+        self._emit("file")
+
+    def autosave(self) -> bool:
+        """Write the autosave file atomically if anything changed since the last (auto)save.
+
+        Call it on a timer or after each change; returns whether it wrote.
+        """
+        if self._labels is self._autosaved or not self.autosave_path:
+            return False
+        write_atomic(self.autosave_path, project_json(self._labels, os.path.dirname(os.path.abspath(self.autosave_path))))
+        self._autosaved = self._labels
+        return True
+
+    @classmethod
+    def open(cls, path: str, use_autosave: bool = False) -> "Project":
+        """Open a project file; with ``use_autosave``, restore its newer autosave instead (marked modified)."""
+        autosave = newer_autosave(path) if use_autosave else None
+        project = cls(read_project(autosave or path), path)
+        if autosave:
+            project._saved = None
+            project._autosaved = project.labels
+        return project
+
+
+def newer_autosave(path: str) -> str | None:
+    """The autosave of project ``path`` when it exists and is at least as new as the project file.
+
+    Saving removes the autosave, so one that outlives the project file's last write holds work
+    that was never saved (the app crashed or was killed): offer to restore it.
+    """
+    autosave = path + AUTOSAVE_SUFFIX
+    if not os.path.exists(autosave):
+        return None
+    if os.path.exists(path) and os.path.getmtime(autosave) < os.path.getmtime(path):
+        return None
+    return autosave
+
+
+def project_json(labels: LabelSet, folder: str) -> str:
+    """The project file's text; image paths are stored relative to ``folder`` (the file's own)."""
+    data = labels.map_paths(lambda path: os.path.relpath(path, folder).replace(os.sep, "/")).to_dict()
+    return json.dumps({"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "labels": data},
+                      indent=1, sort_keys=True) + "\n"
+
+
+def read_project(path: str) -> LabelSet:
+    """Read a project (or autosave) file; ValueError naming the file when it is not one."""
+    name = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = json.load(stream)
+        if data.get("format") != PROJECT_FORMAT:
+            raise ValueError("not an RTN Studio project file")
+        if data.get("version", 0) > PROJECT_VERSION:
+            raise ValueError(f"written by a newer RTN Studio (version {data['version']})")
+        labels = LabelSet.from_dict(data["labels"])
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{name}: not a project file ({exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    folder = os.path.dirname(os.path.abspath(path))
+    return labels.map_paths(lambda stored: os.path.normpath(os.path.join(folder, stored)))
+
+
+def _changed_images(old: LabelSet, new: LabelSet) -> tuple[str, ...]:
+    """Paths whose labels differ between two states (unchanged images are shared objects)."""
+    before = {im.image: im for im in old.images}
+    return tuple(im.image for im in new.images if before.get(im.image) is not im) + \
+        tuple(path for path in before if path not in {im.image for im in new.images})

@@ -1,0 +1,159 @@
+"""Label transfer: carry the source's keypoints to many target images with a Matcher.
+
+Each point gets its match, the model's confidence, and a forward-backward check: the target
+is matched back to the source in a second run and the matched point mapped back; its distance
+to the original point (source pixels) is the fb error. Points failing the thresholds are flagged
+for review (see :func:`rtn_core.keypoints.assess`). A target that cannot be read is skipped
+with its reason. The GUI runs :func:`transfer_targets` in a worker thread and hands the results
+to ``Project.apply_transfers`` on its own thread; ``main.py transfer`` (:func:`run`) goes
+through :func:`transfer_into`, the same code path, in one go.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import asdict, replace
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .images import ImageError, load_image
+from .keypoints import ABSENT, DONE, SKIPPED, VISIBLE, ImageLabels, LabelSet, Point, TransferSettings, assess
+from .weights import file_hash
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+Progress = Callable[[int, int, str], None]  # (targets finished, total, path just finished)
+
+
+def model_info(matcher) -> dict:
+    """What made the labels, for every export: model name, weights file and its hash."""
+    weights = matcher.weights
+    return {"model": f"RTN {matcher.model.backbone_name} {matcher.input_size}px",
+            "weights": os.path.basename(weights) if weights else None,
+            "weights_hash": file_hash(weights) if weights else None}
+
+
+def transfer_targets(matcher, source: ImageLabels, target_paths: Iterable[str], settings: TransferSettings,
+                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None
+                     ) -> list[ImageLabels]:
+    """Fresh transfer results for each target path, in order; stops early when ``cancelled()``.
+
+    Raises ImageError (a ValueError) when the source itself cannot be read.
+    """
+    source_image = load_image(source.image)
+    present = [p for p in source.points if p.visibility != ABSENT]
+    target_paths = list(target_paths)
+    results = []
+    for path in target_paths:
+        if cancelled and cancelled():
+            break
+        results.append(_transfer_one(matcher, source_image, source, present, path, settings))
+        if progress:
+            progress(len(results), len(target_paths), path)
+    return results
+
+
+def _transfer_one(matcher, source_image, source: ImageLabels, present: list[Point], path: str,
+                  settings: TransferSettings) -> ImageLabels:
+    try:
+        target_image = load_image(path)
+    except ImageError as exc:
+        return ImageLabels(path, status=SKIPPED, reason=str(exc))
+    width, height = target_image.original_size
+    source_xy = np.array([[p.x, p.y] for p in present], dtype=np.float64).reshape(-1, 2)
+    forward = matcher.match(source_image, target_image)
+    target_xy = np.clip(forward.map_points(source_xy), -0.5, [width - 0.5, height - 0.5])
+    confidence = forward.confidence(source_xy)
+    returned = matcher.match(target_image, source_image).map_points(target_xy)
+    fb_error = np.linalg.norm(returned - source_xy, axis=1)
+    points = tuple(Point(p.name, round(float(x), 3), round(float(y), 3), VISIBLE, round(float(c), 4),
+                         round(float(e), 3))
+                   for p, (x, y), c, e in zip(present, target_xy, confidence, fb_error))
+    return ImageLabels(path, (width, height), assess(source, points, settings), status=DONE)
+
+
+def transfer_into(labels: LabelSet, matcher, target_paths: Iterable[str] | None = None,
+                  progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> LabelSet:
+    """``labels`` with the targets (default: every unreviewed target) transferred and merged.
+
+    New paths become targets; manual points already there are kept (see ``LabelSet.with_transfer``).
+    """
+    target_paths = list(target_paths or [])
+    labels = labels.add_targets(target_paths)
+    paths = target_paths or [t.image for t in labels.targets if not t.reviewed]
+    results = transfer_targets(matcher, labels.source, paths, labels.settings, progress, cancelled)
+    return apply_results(labels, results, model_info(matcher))
+
+
+def apply_results(labels: LabelSet, results: Iterable[ImageLabels], info: dict) -> LabelSet:
+    """Merge fresh results into ``labels`` and record the model that made them."""
+    labels = replace(labels, info={**labels.info, **info, "settings": asdict(labels.settings)})
+    for fresh in results:
+        labels = labels.with_transfer(fresh)
+    return labels
+
+
+def summary(labels: LabelSet) -> str:
+    """A few lines: targets done, skipped with reasons, points flagged by kind."""
+    done = [t for t in labels.targets if t.status == DONE]
+    skipped = [t for t in labels.targets if t.status == SKIPPED]
+    flags = Counter(f for t in done for p in t.points for f in p.flags)
+    flagged = sum(len(t.flagged) for t in done)
+    lines = [f"targets: {len(done)} done, {len(skipped)} skipped, "
+             f"{len(labels.targets) - len(done) - len(skipped)} not run",
+             f"points flagged for review: {flagged} of {sum(len(t.points) for t in done)}"
+             + (f" ({', '.join(f'{k} {v}' for k, v in sorted(flags.items()))})" if flags else "")]
+    lines += [f"skipped {os.path.basename(t.image)}: {t.reason}" for t in skipped]
+    return "\n".join(lines)
+
+
+def expand_targets(entries: Iterable[str], source: str) -> list[str]:
+    """Folders become their image files (sorted); files are kept as given; the source is left out."""
+    paths = []
+    for entry in entries:
+        if os.path.isdir(entry):
+            paths += sorted(os.path.join(entry, f) for f in os.listdir(entry)
+                            if f.lower().endswith(IMAGE_EXTENSIONS))
+        else:
+            paths.append(entry)
+    source = os.path.abspath(source)
+    return [p for p in dict.fromkeys(os.path.abspath(p) for p in paths) if p != source]
+
+
+# --- main.py transfer ------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    from .formats import FORMATS
+    parser.add_argument("--source", required=True, help="the labelled source image")
+    parser.add_argument("--keypoints", required=True, help="its keypoints: labelme / COCO JSON or CSV name,x,y")
+    parser.add_argument("--targets", required=True, nargs="+", help="target images or folders of them")
+    parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="export format")
+    parser.add_argument("--out", required=True, help="output file (a folder for labelme)")
+    defaults = TransferSettings()
+    parser.add_argument("--min-confidence", type=float, default=defaults.min_confidence,
+                        help=f"flag points below this confidence (default {defaults.min_confidence})")
+    parser.add_argument("--max-fb-fraction", type=float, default=defaults.max_fb_fraction,
+                        help="flag points whose forward-backward error exceeds this fraction of the "
+                             f"source's longer side (default {defaults.max_fb_fraction})")
+    parser.add_argument("--weights", help="RTN weights file (default: the shipped weights)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present, else CPU")
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from .formats import read_source, write_labels
+    from .matcher import Matcher
+    source_path = os.path.abspath(args.source)
+    labels = read_source(args.keypoints, source_path, load_image(source_path).original_size)
+    labels = labels.with_settings(TransferSettings(args.min_confidence, args.max_fb_fraction))
+    targets = expand_targets(args.targets, source_path)
+    if not targets:
+        raise ValueError(f"no target images in {' '.join(args.targets)}")
+    matcher = Matcher(weights=args.weights, device=args.device)
+    with tqdm(total=len(targets), unit="image", desc="transfer") as bar:
+        labels = transfer_into(labels, matcher, targets, progress=lambda done, total, path: bar.update(1))
+    write_labels(labels.for_export(), args.out, args.format)
+    print(summary(labels))
+    print(f"wrote {args.format} to {args.out}")
+    return 0

@@ -1,0 +1,182 @@
+"""Transfer: matches, confidences and forward-backward errors per point, flags, skipped targets,
+manual points kept through re-runs, the `transfer` command, and accuracy on a few PF-WILLOW pairs."""
+import csv
+import os
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import main
+from rtn_core.formats import read_labels, read_source
+from rtn_core.images import load_image
+from rtn_core.keypoints import DONE, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, SKIPPED, TransferSettings
+from rtn_core.matcher import Matcher
+from rtn_core.transfer import expand_targets, summary, transfer_into, transfer_targets
+from rtn_core.weights import DEFAULT_WEIGHTS
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LABELS = os.path.join(HERE, "data", "labels")
+SAMPLES = os.path.normpath(os.path.join(HERE, "..", "resources", "samples"))
+CAT_A, CAT_B = os.path.join(SAMPLES, "cat-chelsea.png"), os.path.join(SAMPLES, "cat-pexels-20787.jpg")
+WILLOW = "/work/shared/data/pf-willow"
+
+
+class FakeResult:
+    """Maps points by scaling between image sizes (optionally mirrored), at a fixed confidence."""
+
+    def __init__(self, source_size, target_size, mirror, confidence):
+        self.scale = np.array(target_size) / np.array(source_size)
+        self.target_width, self.mirror, self.fixed_confidence = target_size[0], mirror, confidence
+
+    def map_points(self, points):
+        mapped = (np.asarray(points, float) + 0.5) * self.scale - 0.5
+        if self.mirror:
+            mapped[:, 0] = self.target_width - 1 - mapped[:, 0]
+        return mapped
+
+    def confidence(self, points):
+        return np.full(len(points), self.fixed_confidence)
+
+
+class FakeMatcher:
+    """A stand-in for Matcher, fast and exact, for the mechanics of transfer."""
+
+    weights = None
+    input_size = 256
+    model = SimpleNamespace(backbone_name="fake")
+
+    def __init__(self, mirror=False, confidence=0.5):
+        self.mirror, self.fixed_confidence, self.calls = mirror, confidence, 0
+
+    def match(self, source, target):
+        self.calls += 1
+        return FakeResult(source.original_size, target.original_size, self.mirror, self.fixed_confidence)
+
+
+@pytest.fixture
+def project():
+    return read_source(os.path.join(LABELS, "chelsea.csv"), CAT_A, (451, 300))
+
+
+@pytest.fixture
+def corrupt(tmp_path):
+    path = tmp_path / "corrupt.jpg"
+    path.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    return str(path)
+
+
+def test_each_point_gets_match_confidence_and_fb_error_and_bad_targets_are_skipped(project, corrupt):
+    progress = []
+    results = transfer_targets(FakeMatcher(), project.source, [CAT_B, corrupt], project.settings,
+                               progress=lambda done, total, path: progress.append((done, total)))
+    good, bad = results
+    assert good.status == DONE and good.size == (640, 426)
+    nose = good.point("nose")
+    assert (nose.x, nose.y) == pytest.approx(((215.5 + 0.5) * 640 / 451 - 0.5, (175.25 + 0.5) * 426 / 300 - 0.5), abs=1e-3)
+    assert nose.confidence == 0.5 and nose.fb_error == pytest.approx(0, abs=1e-3) and nose.flags == ()
+    assert bad.status == SKIPPED and bad.reason.startswith("corrupt.jpg: ") and bad.points == ()
+    assert progress == [(1, 2), (2, 2)]
+
+
+def test_thresholds_and_left_right_swaps_flag_points(project):
+    mirrored = transfer_targets(FakeMatcher(mirror=True, confidence=0.05), project.source, [CAT_B],
+                                TransferSettings(min_confidence=0.1))[0]
+    assert LR_SWAP in mirrored.point("left_eye").flags and LR_SWAP in mirrored.point("right_ear").flags
+    assert LR_SWAP not in mirrored.point("nose").flags
+    assert all(LOW_CONFIDENCE in p.flags for p in mirrored.points)
+    # the mirror applied in both directions cancels out: the back-mapped point returns home
+    assert all(FB_FAIL not in p.flags for p in mirrored.points)
+
+
+def test_cancel_stops_between_targets(project):
+    matcher = FakeMatcher()
+    results = transfer_targets(matcher, project.source, [CAT_B, CAT_B, CAT_B], project.settings,
+                               cancelled=lambda: matcher.calls >= 2)
+    assert len(results) == 1 and matcher.calls == 2  # forward and backward run for the first target only
+
+
+def test_retransfer_keeps_manual_points_and_reports_skips(project, corrupt, tmp_path):
+    target = str(tmp_path / "cat.jpg")
+    shutil.copy(CAT_B, target)
+    labels = transfer_into(project, FakeMatcher(), [target, corrupt])
+    labels = labels.place_point(target, "nose", 100, 100).set_reviewed([target])
+    shutil.copy(corrupt, target)  # the target breaks between runs: its points must survive
+    rerun = transfer_into(labels, FakeMatcher(), [target])
+    assert rerun.image(target).status == SKIPPED and rerun.image(target).points == labels.image(target).points
+    shutil.copy(CAT_B, target)
+    rerun = transfer_into(rerun, FakeMatcher(mirror=True), [target])
+    nose = rerun.image(target).point("nose")
+    assert (nose.x, nose.y, nose.manual) == (100, 100, True)
+    assert not rerun.image(target).reviewed  # other points moved: needs review again
+    assert rerun.info["model"] == "RTN fake 256px" and rerun.info["weights_hash"] is None
+    text = summary(rerun)
+    assert "targets: 1 done, 1 skipped" in text and "skipped corrupt.jpg: corrupt.jpg: " in text
+
+
+def test_expand_targets_lists_images_in_folders_without_the_source(tmp_path):
+    for name in ("b.png", "a.jpg", "notes.txt", "src.png"):
+        (tmp_path / name).write_bytes(b"")
+    found = expand_targets([str(tmp_path), str(tmp_path / "notes.txt")], str(tmp_path / "src.png"))
+    assert [os.path.basename(p) for p in found] == ["a.jpg", "b.png", "notes.txt"]
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    return Matcher(weights="", device="cpu")
+
+
+def test_untrained_model_transfers_inside_the_target(project, untrained):
+    target = transfer_targets(untrained, project.source, [CAT_B], project.settings)[0]
+    xy = np.array([[p.x, p.y] for p in target.points])
+    assert target.status == DONE and len(target.points) == 5
+    assert (xy >= -0.5).all() and (xy[:, 0] <= 639.5).all() and (xy[:, 1] <= 425.5).all()
+    assert all(0 <= p.confidence <= 1 and np.isfinite(p.fb_error) for p in target.points)
+
+
+def test_transfer_command_exports_and_summarises(tmp_path, corrupt, capsys):
+    out = str(tmp_path / "out.csv")
+    code = main.main(["transfer", "--source", CAT_A, "--keypoints", os.path.join(LABELS, "chelsea_labelme.json"),
+                      "--targets", CAT_B, corrupt, "--format", "csv", "--out", out, "--weights", "",
+                      "--device", "cpu", "--min-confidence", "0.99"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "targets: 1 done, 1 skipped" in printed and "skipped corrupt.jpg" in printed
+    exported = read_labels(out)
+    assert [os.path.basename(im.image) for im in exported.images] == ["cat-chelsea.png", "cat-pexels-20787.jpg"]
+    assert exported.info["settings"]["min_confidence"] == 0.99 and exported.info["weights"] is None
+    assert all(LOW_CONFIDENCE in p.flags for p in exported.images[1].points)  # every score is below 0.99
+
+
+def test_transfer_command_reports_bad_keypoints_in_one_line(tmp_path, capsys):
+    code = main.main(["transfer", "--source", CAT_A, "--keypoints", os.path.join(LABELS, "outside.csv"),
+                      "--targets", CAT_B, "--format", "coco", "--out", str(tmp_path / "x.json")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == \
+        "error: outside.csv: cat-chelsea.png: point (451, 35) lies outside the image (451x300 px)"
+
+
+def willow_pairs(count):
+    with open(os.path.join(WILLOW, "test_pairs.csv")) as stream:
+        rows = list(csv.DictReader(stream))
+    return rows[::len(rows) // count][:count]  # spread over the sub-classes
+
+
+@pytest.mark.skipif(not os.path.isfile(DEFAULT_WEIGHTS), reason="no shipped weights yet")
+@pytest.mark.skipif(not os.path.isdir(WILLOW), reason="PF-WILLOW is not available")
+def test_shipped_weights_land_most_willow_keypoints_near_ground_truth(tmp_path):
+    """PCK@0.10 (bbox of the target's keypoints) over 4 pairs x 10 keypoints must reach 0.5."""
+    matcher, hits, total = Matcher(device="cpu"), 0, 0
+    for row in willow_pairs(4):
+        source_path = os.path.join(WILLOW, row["source_image"])
+        csv_path = tmp_path / "source.csv"
+        csv_path.write_text("name,x,y\n" + "".join(f"k{i},{row[f'XA{i}']},{row[f'YA{i}']}\n" for i in range(10)))
+        labels = read_source(str(csv_path), source_path, load_image(source_path).original_size)
+        target = transfer_targets(matcher, labels.source, [os.path.join(WILLOW, row["target_image"])],
+                                  labels.settings)[0]
+        truth = np.array([[float(row[f"XB{i}"]), float(row[f"YB{i}"])] for i in range(10)])
+        found = np.array([[target.point(f"k{i}").x, target.point(f"k{i}").y] for i in range(10)])
+        threshold = 0.10 * (truth.max(axis=0) - truth.min(axis=0)).max()
+        hits += int((np.linalg.norm(found - truth, axis=1) <= threshold).sum())
+        total += 10
+    assert hits / total >= 0.5
