@@ -48,10 +48,11 @@ def read_labels(path, format_name: str | None = None) -> LabelSet:
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, ET.ParseError, csv.Error) as exc:
         detail = exc.args[0] if isinstance(exc, ValueError) and exc.args else f"{type(exc).__name__}: {exc}"
         raise ValueError(f"{name}: not a valid {format_name or 'label'} file ({detail})") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{name}: not a text file") from None
     if not labels.images:
         raise ValueError(f"{name}: holds no images")
+    bad = next((p for im in labels.images for p in im.points if p.visibility not in (ABSENT, OCCLUDED, VISIBLE)), None)
+    if bad:
+        raise ValueError(f"{name}: keypoint {bad.name!r} has visibility {bad.visibility}, expected 0, 1 or 2")
     return labels
 
 
@@ -59,6 +60,9 @@ def write_labels(labels: LabelSet, path, format_name: str) -> None:
     """Write ``labels`` (normally ``project.for_export()``) in a registered format."""
     if format_name not in FORMATS:
         raise ValueError(f"unknown export format {format_name!r}: use one of {', '.join(FORMATS)}")
+    unsized = next((im for im in labels.images if im.size is None), None)
+    if unsized:
+        raise ValueError(f"{os.path.basename(unsized.image) or 'an image'}: image size unknown, cannot export it")
     FORMATS[format_name].write(canonical(labels), os.fspath(path))
 
 
@@ -458,10 +462,10 @@ def read_csv(path: str) -> LabelSet:
     by_image: dict[str, list] = {}
     for number, row in enumerate(rows, start=2 + len(comments)):
         try:
-            by_image.setdefault(row.get("image") or "", []).append(row)
             float(row["x"]), float(row["y"])
         except (TypeError, ValueError):
             raise ValueError(f"line {number}: x and y must be numbers, got {row.get('x')!r}, {row.get('y')!r}") from None
+        by_image.setdefault(row.get("image") or "", []).append(row)
     images = []
     for stored, image_rows in by_image.items():
         first = image_rows[0]

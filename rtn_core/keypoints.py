@@ -226,14 +226,14 @@ class LabelSet:
     def with_transfer(self, fresh: ImageLabels) -> "LabelSet":
         """Merge one target's fresh transfer result, keeping every manual point already there.
 
-        A skipped result keeps the old points and records the reason. The target stays reviewed
+        Points of keypoints deleted since the transfer started are dropped. A skipped result keeps the old points and records the reason. The target stays reviewed
         only if the merge changed none of its points.
         """
         old = self.image(fresh.image)
         if fresh.status == SKIPPED:
             return self.replace_image(replace(old, status=SKIPPED, reason=fresh.reason))
         manual = {p.name: p for p in old.points if p.manual}
-        points = tuple(manual.get(p.name, p) for p in fresh.points)
+        points = tuple(manual.get(p.name, p) for p in fresh.points if p.name in self.names)
         points += tuple(p for name, p in manual.items() if fresh.point(name) is None)
         merged = self._assessed(replace(fresh, points=points, reviewed=old.reviewed))
         return self.replace_image(replace(merged, reviewed=old.reviewed and merged.points == old.points))

@@ -41,8 +41,10 @@ def transfer_targets(matcher, source: ImageLabels, target_paths: Iterable[str], 
 
     Raises ImageError (a ValueError) when the source itself cannot be read.
     """
-    source_image = load_image(source.image)
     present = [p for p in source.points if p.visibility != ABSENT]
+    if not present:
+        raise ValueError(f"{os.path.basename(source.image)}: no keypoints to transfer")
+    source_image = load_image(source.image)
     target_paths = list(target_paths)
     results = []
     for path in target_paths:
@@ -87,10 +89,14 @@ def transfer_into(labels: LabelSet, matcher, target_paths: Iterable[str] | None 
 
 
 def apply_results(labels: LabelSet, results: Iterable[ImageLabels], info: dict) -> LabelSet:
-    """Merge fresh results into ``labels`` and record the model that made them."""
+    """Merge fresh results into ``labels`` and record the model that made them.
+
+    Results for targets removed meanwhile (e.g. while a worker ran) are dropped.
+    """
     labels = replace(labels, info={**labels.info, **info, "settings": asdict(labels.settings)})
     for fresh in results:
-        labels = labels.with_transfer(fresh)
+        if fresh.image in {im.image for im in labels.images}:
+            labels = labels.with_transfer(fresh)
     return labels
 
 

@@ -141,3 +141,16 @@ def test_unknown_extension_and_wrong_image(tmp_path):
         read_source(os.path.join(LABELS, "chelsea_coco.json"), "dog.png", (451, 300))
     with pytest.raises(ValueError, match="unknown export format 'yaml'"):
         write_labels(read_labels(os.path.join(LABELS, "chelsea.csv")), str(tmp_path / "x.yaml"), "yaml")
+
+
+def test_bad_rows_visibilities_and_unknown_sizes_are_refused(tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("name,x,y\nnose,1,2\nnose,one,2\n")
+    with pytest.raises(ValueError, match=r"rows.csv: not a valid csv file \(line 3: x and y must be numbers"):
+        read_labels(str(rows))
+    rows.write_text("name,x,y,visibility\nnose,1,2,5\n")
+    with pytest.raises(ValueError, match="rows.csv: keypoint 'nose' has visibility 5, expected 0, 1 or 2"):
+        read_labels(str(rows))
+    unsized = read_labels(os.path.join(LABELS, "chelsea.csv"))  # name,x,y only: no image, no size
+    with pytest.raises(ValueError, match="image size unknown"):
+        write_labels(unsized, str(tmp_path / "out.json"), "coco")

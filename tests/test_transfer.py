@@ -13,7 +13,7 @@ from rtn_core.formats import read_labels, read_source
 from rtn_core.images import load_image
 from rtn_core.keypoints import DONE, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, SKIPPED, TransferSettings
 from rtn_core.matcher import Matcher
-from rtn_core.transfer import expand_targets, summary, transfer_into, transfer_targets
+from rtn_core.transfer import apply_results, expand_targets, summary, transfer_into, transfer_targets
 from rtn_core.weights import DEFAULT_WEIGHTS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -180,3 +180,11 @@ def test_shipped_weights_land_most_willow_keypoints_near_ground_truth(tmp_path):
         hits += int((np.linalg.norm(found - truth, axis=1) <= threshold).sum())
         total += 10
     assert hits / total >= 0.5
+
+
+def test_a_source_without_keypoints_and_results_for_removed_targets(project):
+    empty = project.delete_keypoints(project.names)
+    with pytest.raises(ValueError, match="cat-chelsea.png: no keypoints to transfer"):
+        transfer_targets(FakeMatcher(), empty.source, [CAT_B], empty.settings)
+    results = transfer_targets(FakeMatcher(), project.source, [CAT_B], project.settings)
+    assert apply_results(project, results, {}).targets == ()  # CAT_B was never (or no longer) a target
