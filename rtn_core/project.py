@@ -5,7 +5,7 @@ the history, and tells observers about changes through plain callbacks; it knows
 Qt. Every edit replaces the LabelSet and pushes the previous one on the undo stack, so undo and
 redo restore exact states at the cost of a reference (unchanged images are shared).
 
-Call a Project from one thread. The GUI runs ``transfer.transfer_targets`` in a worker and hands
+Call a Project from one thread. The GUI runs ``transfer.iter_transfer`` in a worker and hands
 the results to :meth:`Project.apply_transfers` on its own thread.
 """
 from __future__ import annotations
@@ -190,13 +190,15 @@ class Project:
 
     def save(self, path: str | None = None) -> None:
         """Write the project file atomically (to ``path`` if given: save as) and drop the autosave."""
+        stale = {self.autosave_path}
         self.path = path or self.path
         if not self.path:
             raise ValueError("the project has no file yet: give a path")
         write_atomic(self.path, project_json(self._labels, os.path.dirname(os.path.abspath(self.path))))
         self._saved = self._autosaved = self._labels
-        if os.path.exists(self.autosave_path):
-            os.remove(self.autosave_path)
+        for autosave in stale | {self.autosave_path}:
+            if autosave and os.path.exists(autosave):
+                os.remove(autosave)
         self._emit("file")
 
     def autosave(self) -> bool:

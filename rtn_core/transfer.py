@@ -4,8 +4,8 @@ Each point gets its match, the model's confidence, and a forward-backward check:
 is matched back to the source in a second run and the matched point mapped back; its distance
 to the original point (source pixels) is the fb error. Points failing the thresholds are flagged
 for review (see :func:`rtn_core.keypoints.assess`). A target that cannot be read is skipped
-with its reason. The GUI runs :func:`transfer_targets` in a worker thread and hands the results
-to ``Project.apply_transfers`` on its own thread; ``main.py transfer`` (:func:`run`) goes
+with its reason. The GUI runs :func:`iter_transfer` (or :func:`transfer_targets`) in a worker
+thread and hands the results to ``Project.apply_transfers`` on its own thread; ``main.py transfer`` (:func:`run`) goes
 through :func:`transfer_into`, the same code path, in one go.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import asdict, replace
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -34,25 +34,32 @@ def model_info(matcher) -> dict:
             "weights_hash": file_hash(weights) if weights else None}
 
 
-def transfer_targets(matcher, source: ImageLabels, target_paths: Iterable[str], settings: TransferSettings,
-                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None
-                     ) -> list[ImageLabels]:
-    """Fresh transfer results for each target path, in order; stops early when ``cancelled()``.
+def iter_transfer(matcher, source: ImageLabels, target_paths: Iterable[str],
+                  settings: TransferSettings) -> Iterator[ImageLabels]:
+    """Yield each target's fresh transfer result in turn, so a worker can stream them and stop between targets.
 
-    Raises ImageError (a ValueError) when the source itself cannot be read.
+    Raises ValueError when the source has no keypoints, ImageError (a ValueError) when it cannot be read.
     """
     present = [p for p in source.points if p.visibility != ABSENT]
     if not present:
         raise ValueError(f"{os.path.basename(source.image)}: no keypoints to transfer")
     source_image = load_image(source.image)
+    for path in target_paths:
+        yield _transfer_one(matcher, source_image, source, present, path, settings)
+
+
+def transfer_targets(matcher, source: ImageLabels, target_paths: Iterable[str], settings: TransferSettings,
+                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None
+                     ) -> list[ImageLabels]:
+    """Fresh transfer results for the target paths, in order; stops after the current target once ``cancelled()``."""
     target_paths = list(target_paths)
     results = []
-    for path in target_paths:
+    for fresh in iter_transfer(matcher, source, target_paths, settings):
+        results.append(fresh)
+        if progress:
+            progress(len(results), len(target_paths), fresh.image)
         if cancelled and cancelled():
             break
-        results.append(_transfer_one(matcher, source_image, source, present, path, settings))
-        if progress:
-            progress(len(results), len(target_paths), path)
     return results
 
 

@@ -159,3 +159,13 @@ def test_a_transfer_with_a_broken_target_is_one_undo_step_and_keeps_corrections(
     assert project.undo_text == "transfer"
     project.undo()
     assert project.labels == before
+
+
+def test_save_as_from_an_unsaved_project_removes_its_autosave(project, tmp_path):
+    unsaved = Project(project.labels, autosave_path=str(tmp_path / "untitled.autosave"))
+    unsaved.move_points(str(tmp_path / "a.png"), ["nose"], 1, 1)
+    assert unsaved.autosave()
+    restored = Project(read_project(str(tmp_path / "untitled.autosave")))
+    assert restored.labels == unsaved.labels
+    unsaved.save(str(tmp_path / "named.rtnproj"))
+    assert not os.path.exists(tmp_path / "untitled.autosave") and unsaved.autosave_path.endswith("named.rtnproj.autosave")
