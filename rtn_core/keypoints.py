@@ -182,7 +182,7 @@ class LabelSet:
 
     def move_points(self, path: str, names, dx: float, dy: float) -> "LabelSet":
         """Shift the named points of one image together by (dx, dy) pixels; they become manual."""
-        return self._edit(path, names, lambda p: replace(p, x=p.x + dx, y=p.y + dy))
+        return self._edit(path, names, lambda p: replace(p, x=p.x + float(dx), y=p.y + float(dy)))
 
     def place_point(self, path: str, name: str, x: float, y: float) -> "LabelSet":
         """Put one point at (x, y), e.g. the end of a drag; it becomes manual."""

@@ -169,3 +169,11 @@ def test_save_as_from_an_unsaved_project_removes_its_autosave(project, tmp_path)
     assert restored.labels == unsaved.labels
     unsaved.save(str(tmp_path / "named.rtnproj"))
     assert not os.path.exists(tmp_path / "untitled.autosave") and unsaved.autosave_path.endswith("named.rtnproj.autosave")
+
+
+def test_numpy_coordinates_from_a_view_still_save(project, tmp_path):
+    import numpy as np
+    project.move_points(str(tmp_path / "a.png"), ["nose"], np.float32(0.5), np.float32(0.25))
+    project.add_point(str(tmp_path / "a.png"), "tail", np.float32(3.5), np.float64(4))
+    project.save(str(tmp_path / "p.rtnproj"))
+    assert Project.open(str(tmp_path / "p.rtnproj")).labels == project.labels
