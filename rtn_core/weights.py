@@ -4,10 +4,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 
 import torch
 
+from .atomic import atomic_path
 from .backbones import WeightsError, load_state_dict_file
 
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
@@ -34,16 +34,8 @@ def save_rtn_weights(model: torch.nn.Module, path: str, metadata: dict | None = 
     from safetensors.torch import save_file
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
              if not k.endswith("num_batches_tracked")}
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_path(path) as temp:
         save_file(state, temp, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
 
 
 def file_hash(path: str) -> str:
