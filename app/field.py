@@ -1,8 +1,8 @@
 """Geometry for drawing a result's affine field, iteration by iteration (Qt-free, numpy only).
 
 The views draw a grid of source squares and, on the target, the parallelogram each square
-becomes under its local affine, placed at its match. :class:`FieldTrack` caches every
-iteration's matches and affines for a set of source points so that animation frames only
+becomes under its local affine, placed at its match. :class:`FieldTrack` computes each
+iteration's matches and affines for a set of source points once, so that animation frames only
 interpolate arrays.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import colorsys
 import cv2
 import numpy as np
 
-COLOUR_BINS = 8  # glyph colours are quantised to COLOUR_BINS x COLOUR_BINS groups, one path each
+COLOUR_BINS = 6  # glyph colours are quantised to COLOUR_BINS x COLOUR_BINS groups, one path each
 
 
 def sample_grid(size: tuple[int, int], density: int) -> tuple[np.ndarray, float]:
@@ -73,49 +73,46 @@ def arrows(starts: np.ndarray, ends: np.ndarray, head: float) -> np.ndarray:
                      np.stack([ends, ends + back - side], 1)], axis=1)
 
 
-def interpolate(values: np.ndarray, t: float) -> np.ndarray:
-    """Linear interpolation along axis 0 of per-iteration ``values`` at fractional iteration ``t``."""
-    t = float(np.clip(t, 0, len(values) - 1))
-    low = int(np.floor(t))
-    high = min(low + 1, len(values) - 1)
-    weight = t - low
-    if weight == 0.0:
-        return values[low]
-    return (1.0 - weight) * values[low] + weight * values[high]
-
-
 class FieldTrack:
-    """Matches, local affines and confidences of fixed source points at every iteration."""
+    """Matches, local affines and confidences of fixed source points, per iteration, on demand.
 
-    def __init__(self, points: np.ndarray):
+    Each iteration is computed the first time it is asked for and cached. Stream snapshots of
+    one run share their Iteration objects, so the cache survives new snapshots of the same run
+    and is dropped for a new run.
+    """
+
+    def __init__(self, points, result=None):
         self.points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        self.matches = np.empty((0, len(self.points), 2))
-        self.affines = np.empty((0, len(self.points), 2, 2))
-        self.confidences = np.empty((0, len(self.points)))
+        self.result = result
+        self._cache: dict[int, tuple[object, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
 
     @property
     def count(self) -> int:
-        """How many iterations are cached."""
-        return len(self.matches)
+        """How many iterations can be shown (0 without a result)."""
+        return 0 if self.result is None else len(self.result.iterations)
 
-    def extend(self, result) -> None:
-        """Cache the iterations of ``result`` not seen yet (a stream snapshot grows one at a time)."""
-        new = range(self.count, len(result.iterations))
-        if not len(self.points):
-            self.matches = np.zeros((len(result.iterations), 0, 2))
-            self.affines = np.zeros((len(result.iterations), 0, 2, 2))
-            self.confidences = np.zeros((len(result.iterations), 0))
-            return
-        if not len(new):
-            return
-        self.matches = np.concatenate([self.matches, [result.map_points(self.points, k) for k in new]])
-        self.affines = np.concatenate([self.affines, [result.local_affine(self.points, k) for k in new]])
-        self.confidences = np.concatenate([self.confidences, [result.confidence(self.points, k) for k in new]])
+    def iteration(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """((N, 2) matches, (N, 2, 2) affines, (N,) confidences) at iteration ``k``."""
+        field = self.result.iterations[k]
+        cached = self._cache.get(k)
+        if cached is None or cached[0] is not field:
+            if len(self.points):
+                values = (self.result.map_points(self.points, k), self.result.local_affine(self.points, k),
+                          self.result.confidence(self.points, k))
+            else:
+                values = (np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0))
+            cached = self._cache[k] = (field, values)
+        return cached[1]
 
     def at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(matches, affines, confidences) at fractional iteration ``t``."""
-        return (interpolate(self.matches, t), interpolate(self.affines, t),
-                interpolate(self.confidences, t))
+        """(matches, affines, confidences) at fractional iteration ``t``, linearly interpolated."""
+        t = float(np.clip(t, 0, self.count - 1))
+        low = int(np.floor(t))
+        weight = t - low
+        if weight == 0.0:
+            return self.iteration(low)
+        return tuple((1.0 - weight) * a + weight * b
+                     for a, b in zip(self.iteration(low), self.iteration(low + 1)))
 
 
 def warp_source_onto_target(result, iteration: int, source_pixels: np.ndarray,

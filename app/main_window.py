@@ -25,7 +25,7 @@ from .field import (FieldTrack, arrows, ellipses, parallelograms, position_group
                     warp_source_onto_target)
 from .points import ADDED, REMOVED, SELECTED, PointList
 from .points_table import PointsTable
-from .views import ImageView, PolylineItem
+from .views import ImageView, MarkerLayer, PolylineItem
 from .workers import MODEL_JOB, ImageLoader, MatchWorker, WorkerThread, default_matcher, device_choices
 
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "samples")
@@ -62,7 +62,7 @@ class MainWindow(QMainWindow):
         self._blend_cache: dict[int, np.ndarray] = {}
         self.points = PointList()
         self.points_track = FieldTrack(np.zeros((0, 2)))
-        self.grid_track = FieldTrack(np.zeros((0, 2)))
+        self.grid_track = FieldTrack(np.zeros((0, 2)))  # replaced by the glyph grid once a source is open
         self.grid_half = 1.0
         self._linking = False
 
@@ -105,11 +105,10 @@ class MainWindow(QMainWindow):
         self.heatmap.setOpacity(0.6)
         self.heatmap.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
         self.target_ellipses = self.target_view.add_overlay(PolylineItem((255, 230, 60), 2.0), 20)
-        self.source_markers = self.source_view.add_overlay(pg.ScatterPlotItem(pxMode=True), 21)
-        self.target_markers = self.target_view.add_overlay(pg.ScatterPlotItem(pxMode=True), 21)
+        self.source_markers = MarkerLayer(self.source_view, 21)
+        self.target_markers = MarkerLayer(self.target_view, 21)
         self.hover_source = self.source_view.add_overlay(_cursor_marker(), 22)
         self.hover_target = self.target_view.add_overlay(_cursor_marker(), 22)
-        self.labels: dict[int, tuple[pg.TextItem, pg.TextItem]] = {}
 
         self.source_view.clicked.connect(self.add_point)
         self.source_view.hovered.connect(self._preview_match)
@@ -391,9 +390,7 @@ class MainWindow(QMainWindow):
     def _on_progress(self, job: int, snapshot) -> None:
         if job != self._job:
             return
-        self.result = snapshot
-        self.grid_track.extend(snapshot)
-        self.points_track.extend(snapshot)
+        self.result = self.grid_track.result = self.points_track.result = snapshot
         total = snapshot.total_iterations
         self.slider.setRange(0, total)
         self.progress.setRange(0, total)
@@ -483,19 +480,15 @@ class MainWindow(QMainWindow):
             return
         points, self.grid_half = sample_grid(self.source.original_size, self.density.value())
         groups, colours = position_groups(points, self.source.original_size)
-        self.grid_track = FieldTrack(points)
+        self.grid_track = FieldTrack(points, self.result)
         for item in (self.source_glyphs, self.target_glyphs):
             item.set_groups(groups, colours)
         self.source_glyphs.set_lines(parallelograms(points, np.broadcast_to(np.eye(2), (len(points), 2, 2)),
                                                     self.grid_half))
-        if self.result is not None:
-            self.grid_track.extend(self.result)
         self.redraw()
 
     def _rebuild_points_track(self) -> None:
-        self.points_track = FieldTrack(self.points.source_array())
-        if self.result is not None:
-            self.points_track.extend(self.result)
+        self.points_track = FieldTrack(self.points.source_array(), self.result)
 
     def redraw(self) -> None:
         """Redraw every overlay for the shown iteration."""
@@ -508,7 +501,7 @@ class MainWindow(QMainWindow):
             matches, affines, _ = self.grid_track.at(t)
             self.target_glyphs.set_lines(parallelograms(matches, affines, self.grid_half) if show["glyphs"] else None)
             head = 0.35 * max(self.result.target_size) / self.density.value()
-            self.target_arrows.set_lines(arrows(self.grid_track.matches[0], matches, head).reshape(-1, 2, 2)
+            self.target_arrows.set_lines(arrows(self.grid_track.iteration(0)[0], matches, head).reshape(-1, 2, 2)
                                          if show["arrows"] else None)
         else:
             self.target_glyphs.set_lines(None)
@@ -558,28 +551,35 @@ class MainWindow(QMainWindow):
         self.heatmap.setImage(smooth, levels=(float(scores.min()), float(scores.max())))
         self.heatmap.setRect(self.target_view.image_rect())
 
-    def _draw_point_matches(self) -> None:
-        """Matches, confidences and affine ellipses of the clicked points at the shown iteration."""
+    def _draw_point_matches(self, store: bool = True) -> None:
+        """Affine ellipses of the clicked points at the shown iteration; ``store`` also updates
+        their matches and confidences in the point list (which redraws markers and table)."""
         if self.result is None or not len(self.points) or self.points_track.count == 0:
             self.target_ellipses.set_lines(None)
-            self.points.set_matches(None, None)
+            if store:
+                self.points.set_matches(None, None)
             return
         matches, affines, confidences = self.points_track.at(self.iteration)
         radius = 0.03 * min(self.result.source_size)
         self.target_ellipses.set_lines(ellipses(matches, affines, radius))
-        self.points.set_matches(matches, confidences)
+        if store:
+            self.points.set_matches(matches, confidences)
 
     # ----- points ------------------------------------------------------------------------
 
     def add_point(self, x: float, y: float) -> None:
-        """Add a numbered source point; its match is drawn at once if a result exists."""
-        self.points.add(x, y)
+        """Add a numbered source point with its match at the shown iteration, if a result exists."""
+        target = confidence = None
+        if self.result is not None:
+            matches, _, confidences = FieldTrack([[x, y]], self.result).at(self.iteration)
+            target, confidence = matches[0], confidences[0]
+        self.points.add(x, y, target, confidence)
 
     def _on_points_changed(self, kind: str) -> None:
-        if kind in (ADDED, REMOVED):
+        if kind in (ADDED, REMOVED):  # the other points' matches are unchanged
             self._rebuild_points_track()
-            self._sync_labels()
-            self._draw_point_matches()  # emits MATCHED, which draws the markers
+            self._draw_point_matches(store=False)
+            self._draw_markers()
             self._draw_heatmap(self.toggles["heatmap"].isChecked())
         elif kind == SELECTED:
             self._draw_markers()
@@ -587,39 +587,14 @@ class MainWindow(QMainWindow):
         else:
             self._draw_markers()
 
-    def _sync_labels(self) -> None:
-        """One numbered label per point on each view, created and removed as points come and go."""
-        ids = {p.id for p in self.points.points}
-        for point_id in list(self.labels):
-            if point_id not in ids:
-                for view, label in zip((self.source_view, self.target_view), self.labels.pop(point_id)):
-                    view.view_box.removeItem(label)
-        for point in self.points.points:
-            if point.id not in self.labels:
-                pair = tuple(pg.TextItem(str(point.id), color=(255, 255, 255), fill=(0, 0, 0, 150),
-                                         anchor=(-0.15, 1.1)) for _ in range(2))
-                for view, label in zip((self.source_view, self.target_view), pair):
-                    view.add_overlay(label, 23)
-                pair[0].setPos(*point.source)
-                self.labels[point.id] = pair
-
     def _draw_markers(self) -> None:
-        selected = self.points.selected
-        brushes = [pg.mkBrush(255, 220, 0) if p.id in selected else pg.mkBrush(0, 200, 255) for p in self.points.points]
-        sizes = [13 if p.id in selected else 10 for p in self.points.points]
-        pen = pg.mkPen(0, 0, 0, width=1.5)
-        source = self.points.source_array()
-        self.source_markers.setData(pos=source, brush=brushes, size=sizes, pen=pen, symbol="o")
-        matched = [i for i, p in enumerate(self.points.points) if p.target is not None]
-        self.target_markers.setData(pos=[self.points.points[i].target for i in matched],
-                                    brush=[brushes[i] for i in matched], size=[sizes[i] for i in matched],
-                                    pen=pen, symbol="o")
-        for point in self.points.points:
-            target_label = self.labels[point.id][1]
-            target_label.setVisible(point.target is not None)
-            if point.target is not None:
-                target_label.setPos(*point.target)
-                target_label.setText(f"{point.id}  {point.confidence:.0%}")
+        """Numbered dots at each point on the source and at its match (with confidence) on the target."""
+        points, selected = self.points.points, self.points.selected
+        self.source_markers.set_points([p.id for p in points], [p.source for p in points], selected,
+                                       [str(p.id) for p in points])
+        matched = [p for p in points if p.target is not None]
+        self.target_markers.set_points([p.id for p in matched], [p.target for p in matched], selected,
+                                       [f"{p.id}  {p.confidence:.0%}" for p in matched])
 
     def _preview_match(self, x: float, y: float) -> None:
         """Live match of the pointer position at the shown iteration."""

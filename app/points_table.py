@@ -1,61 +1,55 @@
 """The points table: a Qt view of the Qt-free :class:`PointList`, kept in sync both ways."""
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt
+from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
-from .points import ADDED, MATCHED, SELECTED, PointList
+from .points import ADDED, MATCHED, REMOVED, Point, PointList
 
 COLUMNS = ["#", "source x", "source y", "target x", "target y", "confidence"]
 
 
-class PointsTableModel(QAbstractTableModel):
-    """Rows are points in list order; columns are COLUMNS."""
+class PointsTableModel(QStandardItemModel):
+    """Rows are points in list order; columns are COLUMNS.
+
+    The cells live in Qt's C++ item model and are updated from the point list, because a Python
+    ``data()`` called for every cell and role made each repaint several times slower.
+    """
 
     def __init__(self, points: PointList):
-        super().__init__()
+        super().__init__(0, len(COLUMNS))
+        self.setHorizontalHeaderLabels(COLUMNS)
         self.points = points
         points.subscribe(self._on_change)
 
     def _on_change(self, kind: str) -> None:
         if kind == ADDED:
-            row = len(self.points) - 1
-            self.beginInsertRows(QModelIndex(), row, row)
-            self.endInsertRows()
+            self.appendRow([_cell(text) for text in _row_texts(self.points.points[-1])])
+        elif kind == REMOVED:
+            self.setRowCount(0)
+            for point in self.points.points:
+                self.appendRow([_cell(text) for text in _row_texts(point)])
         elif kind == MATCHED:
-            if len(self.points):
-                self.dataChanged.emit(self.index(0, 3), self.index(len(self.points) - 1, len(COLUMNS) - 1))
-        elif kind != SELECTED:
-            self.beginResetModel()
-            self.endResetModel()
+            for row, point in enumerate(self.points.points):
+                for column, text in enumerate(_row_texts(point)[3:], start=3):
+                    item = self.item(row, column)
+                    if item.text() != text:
+                        item.setText(text)
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.points)
 
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
+def _row_texts(point: Point) -> list[str]:
+    source = [f"{point.source[0]:.1f}", f"{point.source[1]:.1f}"]
+    if point.target is None:
+        return [str(point.id), *source, "–", "–", "–"]
+    return [str(point.id), *source, f"{point.target[0]:.1f}", f"{point.target[1]:.1f}", f"{point.confidence:.2f}"]
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role != Qt.ItemDataRole.DisplayRole or not index.isValid():
-            return None
-        point = self.points.points[index.row()]
-        column = index.column()
-        if column == 0:
-            return str(point.id)
-        if column in (1, 2):
-            return f"{point.source[column - 1]:.1f}"
-        if point.target is None:
-            return "–"
-        if column in (3, 4):
-            return f"{point.target[column - 3]:.1f}"
-        return f"{point.confidence:.2f}"
 
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+def _cell(text: str) -> QStandardItem:
+    item = QStandardItem(text)
+    item.setEditable(False)
+    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
 
 
 class PointsTable(QTableView):
@@ -68,8 +62,12 @@ class PointsTable(QTableView):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.verticalHeader().setVisible(False)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # fixed, not ResizeToContents: that would read every row on every change
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(0, 40)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.setAlternatingRowColors(True)
         self._syncing = False
         self.selectionModel().selectionChanged.connect(self._on_rows_selected)

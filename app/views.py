@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem
 
 from rtn_core.images import LoadedImage
 
@@ -20,8 +21,10 @@ class PolylineItem(pg.GraphicsObject):
     ``set_groups`` fixes which polyline gets which colour; ``set_lines`` then only rebuilds paths.
     """
 
-    def __init__(self, colour=(255, 255, 255), width: float = 1.5):
+    def __init__(self, colour=(255, 255, 255), width: float = 1.0):
         super().__init__()
+        # painted once into a pixmap and reused until the lines change (clicks, pans of other items)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._width = width
         self._groups: list[tuple[QPen, np.ndarray | None]] = [(self._pen(colour), None)]
         self._paths: list[tuple[QPen, QPainterPath]] = []
@@ -31,7 +34,7 @@ class PolylineItem(pg.GraphicsObject):
     def _pen(self, colour) -> QPen:
         pen = QPen(QColor(*colour))
         pen.setWidthF(self._width)
-        pen.setCosmetic(True)  # width in screen pixels at every zoom
+        pen.setCosmetic(True)  # width in screen pixels at every zoom; <= 1 takes Qt's fast stroker
         return pen
 
     def set_groups(self, groups: np.ndarray, colours) -> None:
@@ -70,6 +73,55 @@ def _polyline_path(lines: np.ndarray) -> QPainterPath:
     connect = np.ones((count, length), dtype=np.int32)
     connect[:, -1] = 0  # no stroke from one polyline's end to the next one's start
     return pg.arrayToQPath(lines[..., 0].ravel(), lines[..., 1].ravel(), connect.ravel())
+
+
+class NumberLabel(QGraphicsRectItem):
+    """A point's number in screen pixels (it ignores zoom), above and right of the point."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setBrush(QColor(0, 0, 0, 170))
+        self.setPen(QPen(Qt.PenStyle.NoPen))
+        self.text = QGraphicsSimpleTextItem(self)
+        self.text.setBrush(QColor(255, 255, 255))
+
+    def set_text(self, text: str) -> None:
+        if text == self.text.text():
+            return
+        self.text.setText(text)
+        bounds = self.text.boundingRect()
+        self.text.setPos(9, -bounds.height() - 5)
+        self.setRect(QRectF(7, -bounds.height() - 6, bounds.width() + 4, bounds.height() + 2))
+
+
+class MarkerLayer:
+    """Numbered point markers on one view: dots (selected ones larger, yellow) and labels."""
+
+    def __init__(self, view: "ImageView", z: float):
+        outline = pg.mkPen(0, 0, 0, width=1.5)
+        self.view = view
+        self.dots = view.add_overlay(pg.ScatterPlotItem(pxMode=True, size=10, pen=outline,
+                                                        brush=pg.mkBrush(0, 200, 255)), z)
+        self.selected_dots = view.add_overlay(pg.ScatterPlotItem(pxMode=True, size=13, pen=outline,
+                                                                 brush=pg.mkBrush(255, 220, 0)), z + 0.1)
+        self.labels: dict[int, NumberLabel] = {}
+        self.positions = np.zeros((0, 2))
+
+    def set_points(self, ids, positions, selected, texts) -> None:
+        """Show points ``ids`` at (N, 2) ``positions`` with label ``texts``; ``selected`` is a set of ids."""
+        self.positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+        chosen = np.array([point_id in selected for point_id in ids], dtype=bool)
+        self.dots.setData(pos=self.positions[~chosen])
+        self.selected_dots.setData(pos=self.positions[chosen])
+        for point_id in set(self.labels) - set(ids):
+            self.view.view_box.removeItem(self.labels.pop(point_id))
+        for point_id, (x, y), text in zip(ids, self.positions, texts):
+            label = self.labels.get(point_id)
+            if label is None:
+                label = self.labels[point_id] = self.view.add_overlay(NumberLabel(), self.dots.zValue() + 0.2)
+            label.setPos(x, y)
+            label.set_text(text)
 
 
 class ImageView(pg.GraphicsView):

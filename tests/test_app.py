@@ -120,14 +120,14 @@ def test_click_places_target_marker_where_the_result_maps_it(window, qtbot):
     point = window.points.points[0]
     assert point.source == pytest.approx((200.0, 120.0), abs=1.0)
     expected = window.result.map_point(*point.source, window.result.last)
-    marker = marker_positions(window.target_markers)[0]
+    marker = window.target_markers.positions[0]
     assert tuple(marker) == pytest.approx(expected, abs=1e-4)
     assert point.confidence == pytest.approx(window.result.confidence([point.source])[0], abs=1e-6)
     assert window.table.model().rowCount() == 1
     assert window.target_ellipses.lines.shape[0] == 1
 
     window.step(-window.result.last)  # at the identity the marker follows iteration 0
-    assert tuple(marker_positions(window.target_markers)[0]) == pytest.approx(window.result.map_point(*point.source, 0),
+    assert tuple(window.target_markers.positions[0]) == pytest.approx(window.result.map_point(*point.source, 0),
                                                                           abs=1e-4)
 
 
@@ -168,18 +168,19 @@ def test_table_follows_adds_selection_and_deletes(window):
     for x, y in ((50, 60), (150, 100), (300, 200)):
         window.add_point(x, y)
     table = window.table
-    assert table.model().rowCount() == 3 and len(window.target_markers.data) == 3
+    assert table.model().rowCount() == 3 and len(window.target_markers.positions) == 3
     assert window.points.selected == {3}
     table.selectRow(0)
     assert window.points.selected == {1}
     QTest.keyClick(table, Qt.Key.Key_Delete)
     assert [p.id for p in window.points.points] == [2, 3]
-    assert table.model().rowCount() == 2 and len(window.target_markers.data) == 2
-    assert set(window.labels) == {2, 3}
+    assert table.model().rowCount() == 2 and len(window.target_markers.positions) == 2
+    assert set(window.target_markers.labels) == set(window.source_markers.labels) == {2, 3}
     window.points.select({3})
     assert [i.row() for i in table.selectionModel().selectedRows()] == [1]
     window.points.clear()
-    assert table.model().rowCount() == 0 and len(window.target_markers.data) == 0 and not window.labels
+    assert table.model().rowCount() == 0 and len(window.target_markers.positions) == 0 \
+        and not window.target_markers.labels
 
 
 def test_export_writes_files_that_load_back_equal(window, tmp_path):
