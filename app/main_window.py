@@ -17,15 +17,17 @@ import pyqtgraph as pg
 from PySide6.QtCore import QBuffer, QElapsedTimer, QIODevice, QRectF, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter,
+                               QMessageBox, QProgressBar, QPushButton, QSlider, QSpinBox,
                                QStyle, QToolBar, QVBoxLayout, QWidget)
+
+from rtn_core.atomic import write_atomic
 
 from . import export
 from .field import (FieldTrack, arrows, ellipses, parallelograms, position_groups, sample_grid,
                     warp_source_onto_target)
 from .points import ADDED, REMOVED, SELECTED, PointList
 from .points_table import PointsTable
-from .views import ImageView, MarkerLayer, PolylineItem
+from .views import ImageView, MarkerLayer, PolylineItem, titled_panes
 from .workers import MODEL_JOB, ImageLoader, MatchWorker, WorkerThread, default_matcher, device_choices
 
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "samples")
@@ -119,15 +121,7 @@ class MainWindow(QMainWindow):
             view.view_box.sigRangeChanged.connect(self._on_range_changed)
 
         self.source_title, self.target_title = QLabel("Source"), QLabel("Target")
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        for title, view in ((self.source_title, self.source_view), (self.target_title, self.target_view)):
-            title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            pane = QWidget()
-            layout = QVBoxLayout(pane)
-            layout.setContentsMargins(2, 2, 2, 2)
-            layout.addWidget(title)
-            layout.addWidget(view, 1)
-            splitter.addWidget(pane)
+        splitter = titled_panes((self.source_title, self.source_view), (self.target_title, self.target_view))
 
         self.iteration_bar = self._build_iteration_bar()
         central = QWidget()
@@ -647,7 +641,7 @@ class MainWindow(QMainWindow):
         """Write the points (csv/json), the dense flow (npy) or the window (png) to ``path``."""
         try:
             if kind == "png":
-                export.write_bytes(path, self.png_bytes())
+                write_atomic(path, self.png_bytes())
             elif self.result is None:
                 raise ValueError("nothing to export yet: wait for the match to finish")
             elif kind == "npy":

@@ -10,7 +10,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QLabel, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from rtn_core.images import LoadedImage
 
@@ -210,3 +211,17 @@ class ImageView(pg.GraphicsView):
         if urls:
             event.acceptProposedAction()
             self.file_dropped.emit(urls[0].toLocalFile())
+
+
+def titled_panes(*panes: tuple[QLabel, QWidget]) -> QSplitter:
+    """Side-by-side panes, each a (selectable) title label above its view, in one splitter."""
+    splitter = QSplitter(Qt.Orientation.Horizontal)
+    for title, view in panes:
+        title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        pane = QWidget()
+        layout = QVBoxLayout(pane)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(title)
+        layout.addWidget(view, 1)
+        splitter.addWidget(pane)
+    return splitter

@@ -187,26 +187,28 @@ def test_export_writes_files_that_load_back_equal(window, tmp_path):
     window.add_point(120.0, 80.0)
     window.add_point(33.5, 250.25)
     points = window.points.points
+    exports = tmp_path / "exports"
+    exports.mkdir()
     for kind in ("csv", "json", "npy", "png"):
-        assert window.export(kind, str(tmp_path / f"out.{kind}"))
-    assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp")]
+        assert window.export(kind, str(exports / f"out.{kind}"))
+    assert sorted(os.listdir(exports)) == ["out.csv", "out.json", "out.npy", "out.png"], "no temporary files left"
 
-    data = json.loads((tmp_path / "out.json").read_text())
+    data = json.loads((exports / "out.json").read_text())
     assert data["iteration"] == window.result.last
     assert data["source"] == {"path": SAMPLE_PAIR[0], "width": 451, "height": 300}
     assert [(p["id"], tuple(p["source"]), tuple(p["target"]), p["confidence"]) for p in data["points"]] == \
         [(p.id, p.source, p.target, p.confidence) for p in points]
 
-    with open(tmp_path / "out.csv", newline="") as file:
+    with open(exports / "out.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert [(int(r["id"]), float(r["source_x"]), float(r["source_y"]), float(r["target_x"]),
              float(r["target_y"]), float(r["confidence"])) for r in rows] == \
         [(p.id, *p.source, *p.target, p.confidence) for p in points]
     assert rows[0]["target_path"] == SAMPLE_PAIR[1] and rows[0]["target_width"] == "640"
 
-    flow = np.load(tmp_path / "out.npy")
+    flow = np.load(exports / "out.npy")
     np.testing.assert_allclose(flow, window.result.dense_flow(window.result.last), atol=1e-4)
-    image = cv2.imread(str(tmp_path / "out.png"))
+    image = cv2.imread(str(exports / "out.png"))
     assert image is not None and image.shape[1] >= window.width()
 
 
