@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
         self.target_view = ImageView("Drop a target image here")
         self.source_glyphs = self.source_view.add_overlay(PolylineItem(), 10)
         self.target_glyphs = self.target_view.add_overlay(PolylineItem(), 10)
-        self.target_arrows = self.target_view.add_overlay(PolylineItem((255, 255, 255), 1.2), 11)
+        self.target_arrows = self.target_view.add_overlay(PolylineItem((255, 255, 255, 200)), 11)
         self.target_blend = self.target_view.add_overlay(pg.ImageItem(axisOrder="row-major"), 5)
         self.target_blend.setOpacity(0.55)
         self.heatmap = self.target_view.add_overlay(pg.ImageItem(axisOrder="row-major"), 6)

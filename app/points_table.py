@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from .points import ADDED, MATCHED, REMOVED, Point, PointList
 
-COLUMNS = ["#", "source x", "source y", "target x", "target y", "confidence"]
+COLUMNS = ["#", "source x", "source y", "target x", "target y", "conf."]
 
 
 class PointsTableModel(QStandardItemModel):

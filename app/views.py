@@ -136,6 +136,7 @@ class ImageView(pg.GraphicsView):
     def __init__(self, placeholder: str):
         super().__init__()
         self.setAntialiasing(False)  # pixels stay crisp; line items turn antialiasing on themselves
+        self.setBackground((38, 38, 42))
         self.view_box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.setCentralItem(self.view_box)
         self.image_item = pg.ImageItem(axisOrder="row-major")
