@@ -1,0 +1,129 @@
+"""The keypoint table: every keypoint of the project, as it stands on the image being edited.
+
+Columns: name (double-click or F2 to rename, inline), visibility (a combo: visible, occluded,
+absent), x, y, confidence, forward-backward error, flags. Flagged rows are tinted, manual
+points say so. Selecting rows selects the points; the table only emits what the user asked for.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableWidget, QTableWidgetItem
+
+from rtn_core.keypoints import ABSENT, OCCLUDED, VISIBLE, ImageLabels
+
+from .canvas import FLAG_SHORT, point_colour
+
+VISIBILITY_ORDER = (VISIBLE, OCCLUDED, ABSENT)
+VISIBILITY_TEXT = {VISIBLE: "visible", OCCLUDED: "occluded", ABSENT: "absent"}
+COLUMNS = ("Keypoint", "Visibility", "x", "y", "Conf.", "FB err px", "Flags")
+NAME, VISIBILITY, X, Y, CONFIDENCE, FB, FLAGS = range(len(COLUMNS))
+
+
+class KeypointTable(QTableWidget):
+    """Rows are the project's keypoint names; empty cells where this image lacks the point."""
+
+    rename_requested = Signal(str, str)  # old name, new name
+    visibility_requested = Signal(str, int)  # name, visibility
+    selection_requested = Signal(object)  # names
+
+    def __init__(self):
+        super().__init__(0, len(COLUMNS))
+        self.setHorizontalHeaderLabels(COLUMNS)
+        self.verticalHeader().setVisible(False)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(FLAGS, QHeaderView.ResizeMode.Stretch)
+        self.names: list[str] = []
+        self._updating = False
+        self.itemChanged.connect(self._on_item_changed)
+        self.itemSelectionChanged.connect(self._on_selection_changed)
+
+    def show_labels(self, labels: ImageLabels | None, names, selected) -> None:
+        """Fill the table for one image; ``selected`` names are highlighted."""
+        self._updating = True
+        blocker = QSignalBlocker(self)
+        try:
+            self.names = list(names) if labels is not None else []
+            for row in range(len(self.names), self.rowCount()):
+                self._set_combo(row, None)
+            self.setRowCount(len(self.names))
+            for row, name in enumerate(self.names):
+                point = labels.point(name)
+                self._set_text(row, NAME, name, editable=True, tip="Double-click or F2 to rename (in every image)")
+                if point is None:
+                    cells = ["not on this image", "", "", "", "", ""]
+                else:
+                    flags = [FLAG_SHORT.get(f, f) for f in point.flags] + (["manual"] if point.manual else [])
+                    cells = ["", f"{point.x:.1f}", f"{point.y:.1f}",
+                             "" if point.confidence is None else f"{point.confidence:.3f}",
+                             "" if point.fb_error is None else f"{point.fb_error:.2f}", ", ".join(flags)]
+                colour = QColor(*point_colour(point)) if point is not None and point.flags else None
+                for column, text in enumerate(cells, start=VISIBILITY):
+                    self._set_text(row, column, text, colour=colour)
+                self._set_combo(row, point)
+            self.clearSelection()
+            for row, name in enumerate(self.names):
+                if name in selected:
+                    self.selectRow(row) if len(selected) == 1 else self._add_row(row)
+        finally:
+            del blocker
+            self._updating = False
+
+    def _set_text(self, row: int, column: int, text: str, editable: bool = False, tip: str = "",
+                  colour: QColor | None = None) -> None:
+        """Update the cell's item in place (replacing items would orphan the row's combo box)."""
+        item = self.item(row, column)
+        if item is None:
+            item = QTableWidgetItem()
+            flags = item.flags() | Qt.ItemFlag.ItemIsEditable if editable else item.flags() & ~Qt.ItemFlag.ItemIsEditable
+            item.setFlags(flags)
+            self.setItem(row, column, item)
+        item.setText(text)
+        item.setToolTip(tip)
+        item.setData(Qt.ItemDataRole.ForegroundRole, QBrush(colour) if colour is not None else None)
+
+    def _set_combo(self, row: int, point) -> None:
+        """The visibility combo of a row whose image has the point; none where it lacks it."""
+        combo = self.cellWidget(row, VISIBILITY)
+        if point is None:
+            if combo is not None:  # Qt only forgets a removed cell widget: hide and delete it ourselves
+                self.removeCellWidget(row, VISIBILITY)
+                combo.hide()
+                combo.deleteLater()
+            return
+        if combo is None:
+            combo = QComboBox()
+            combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            for value in VISIBILITY_ORDER:
+                combo.addItem(VISIBILITY_TEXT[value], value)
+            combo.activated.connect(lambda _index, c=combo, r=row: self._on_combo(r, c))
+            self.setCellWidget(row, VISIBILITY, combo)
+        combo.blockSignals(True)
+        combo.setCurrentIndex(VISIBILITY_ORDER.index(point.visibility))
+        combo.blockSignals(False)
+
+    def _on_combo(self, row: int, combo: QComboBox) -> None:
+        if row < len(self.names):
+            self.visibility_requested.emit(self.names[row], combo.currentData())
+
+    def _add_row(self, row: int) -> None:
+        model = self.selectionModel()
+        model.select(self.model().index(row, 0), model.SelectionFlag.Select | model.SelectionFlag.Rows)
+
+    def selected_names(self) -> list[str]:
+        return [self.names[i.row()] for i in self.selectionModel().selectedRows()]
+
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if self._updating or item.column() != NAME:
+            return
+        old, new = self.names[item.row()], item.text().strip()
+        if new != old:
+            self.rename_requested.emit(old, new)
+
+    def _on_selection_changed(self) -> None:
+        if not self._updating:
+            self.selection_requested.emit(self.selected_names())

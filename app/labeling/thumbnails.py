@@ -1,0 +1,173 @@
+"""The target strip: one thumbnail per target, its state shown by a coloured border and a badge.
+
+States: pending (grey, "…"), done (green, "✓" outline), flagged (orange, "!N" for N flagged points),
+skipped (red, "✗", the reason in the tooltip), reviewed (blue, "✔"). Thumbnails are decoded a
+few at a time from the event loop (QImageReader with a scaled size, so big photos stay cheap);
+an unreadable file keeps a grey tile.
+"""
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QImageReader, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem
+
+from rtn_core.keypoints import PENDING, SKIPPED, ImageLabels
+
+REVIEWED, FLAGGED, DONE_STATE = "reviewed", "flagged", "done"
+STATE_STYLE = {  # state -> (border colour, badge)
+    PENDING: ((140, 140, 140), "…"),
+    DONE_STATE: ((40, 200, 90), "✓"),
+    FLAGGED: ((255, 150, 30), "!"),
+    SKIPPED: ((235, 50, 50), "✗"),
+    REVIEWED: ((70, 160, 255), "✔"),
+}
+TILE = 96  # thumbnail side in pixels
+BORDER = 5
+PATH_ROLE = Qt.ItemDataRole.UserRole
+STATE_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def target_state(labels: ImageLabels) -> str:
+    """pending, skipped, reviewed, flagged (transferred with flagged points) or done."""
+    if labels.status == SKIPPED:
+        return SKIPPED
+    if labels.status == PENDING:
+        return PENDING
+    if labels.reviewed:
+        return REVIEWED
+    return FLAGGED if labels.flagged else DONE_STATE
+
+
+def describe(labels: ImageLabels) -> str:
+    """The tooltip: file, state, and why it was skipped or which points are flagged."""
+    state = target_state(labels)
+    lines = [os.path.basename(labels.image), f"state: {state}"]
+    if state == SKIPPED:
+        lines.append(f"reason: {labels.reason}")
+    if labels.flagged:
+        lines.append("flagged: " + ", ".join(f"{p.name} ({', '.join(p.flags)})" for p in labels.flagged))
+    if labels.points:
+        scores = [p.confidence for p in labels.points if p.confidence is not None and not p.manual]
+        if scores:
+            lines.append(f"lowest confidence: {min(scores):.2f}")
+    return "\n".join(lines)
+
+
+class ThumbnailStrip(QListWidget):
+    """A horizontal row of target tiles; ``current_path_changed`` when the user picks one."""
+
+    current_path_changed = Signal(str)
+
+    def __init__(self):
+        super().__init__()
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setMovement(QListView.Movement.Static)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setIconSize(QSize(TILE + 2 * BORDER, TILE + 2 * BORDER))
+        self.setGridSize(QSize(TILE + 2 * BORDER + 14, TILE + 2 * BORDER + 24))
+        self.setFixedHeight(TILE + 2 * BORDER + 46)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go to the window's shortcuts
+        self._thumbs: dict[str, QPixmap | None] = {}  # path -> decoded thumbnail (None: unreadable)
+        self._queue: list[str] = []
+        self._timer = QTimer(self, interval=0)
+        self._timer.timeout.connect(self._decode_some)
+        self._labels: dict[str, ImageLabels] = {}
+        self._updating = False
+        self.currentItemChanged.connect(self._on_current_changed)
+
+    # --- content ---------------------------------------------------------------------------------
+    def set_targets(self, targets, current: str | None) -> None:
+        """Show ``targets`` (ImageLabels, in display order) with ``current`` highlighted."""
+        self._updating = True
+        try:
+            order = [t.image for t in targets]
+            self._labels = {t.image: t for t in targets}
+            if order != self.paths():
+                self.clear()
+                for path in order:
+                    item = QListWidgetItem(os.path.basename(path))
+                    item.setData(PATH_ROLE, path)
+                    item.setSizeHint(self.gridSize())
+                    self.addItem(item)
+            for row in range(self.count()):
+                self._refresh(self.item(row))
+            rows = {path: row for row, path in enumerate(order)}
+            if current in rows:
+                self.setCurrentRow(rows[current])
+                self.scrollToItem(self.item(rows[current]))
+            else:
+                self.setCurrentRow(-1)
+        finally:
+            self._updating = False
+
+    def paths(self) -> list[str]:
+        return [self.item(row).data(PATH_ROLE) for row in range(self.count())]
+
+    def state(self, path: str) -> str:
+        """The state shown for ``path`` (for tests and the status bar)."""
+        return self.item(self.paths().index(path)).data(STATE_ROLE)
+
+    def _refresh(self, item: QListWidgetItem) -> None:
+        path = item.data(PATH_ROLE)
+        labels = self._labels[path]
+        state = target_state(labels)
+        item.setData(STATE_ROLE, state)
+        item.setToolTip(describe(labels))
+        item.setIcon(QIcon(self._tile(path, state, len(labels.flagged))))
+        if path not in self._thumbs and path not in self._queue:
+            self._queue.append(path)
+            self._timer.start()
+
+    def _tile(self, path: str, state: str, flagged: int) -> QPixmap:
+        colour, badge = STATE_STYLE[state]
+        side = TILE + 2 * BORDER
+        tile = QPixmap(side, side)
+        tile.fill(QColor(*colour))
+        painter = QPainter(tile)
+        painter.fillRect(BORDER, BORDER, TILE, TILE, QColor(45, 45, 45))
+        thumb = self._thumbs.get(path)
+        if thumb is not None:
+            painter.drawPixmap(BORDER + (TILE - thumb.width()) // 2, BORDER + (TILE - thumb.height()) // 2, thumb)
+        if state == SKIPPED:  # a red cross over the tile: nothing to review here
+            painter.setPen(QPen(QColor(*colour), 4))
+            painter.drawLine(BORDER + 8, BORDER + 8, side - BORDER - 8, side - BORDER - 8)
+            painter.drawLine(side - BORDER - 8, BORDER + 8, BORDER + 8, side - BORDER - 8)
+        text = f"{badge}{flagged}" if state == FLAGGED else badge
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(15)
+        painter.setFont(font)
+        width = painter.fontMetrics().horizontalAdvance(text) + 10
+        painter.fillRect(side - width, 0, width, 22, QColor(*colour))
+        painter.setPen(QColor(0, 0, 0))
+        painter.drawText(side - width, 0, width, 22, Qt.AlignmentFlag.AlignCenter, text)
+        painter.end()
+        return tile
+
+    def _decode_some(self) -> None:
+        """Decode up to four queued thumbnails per event-loop turn, then redraw their tiles."""
+        for _ in range(min(4, len(self._queue))):
+            path = self._queue.pop(0)
+            reader = QImageReader(path)
+            reader.setAutoTransform(True)
+            size = reader.size()
+            if size.isValid() and size.width() > 0 and size.height() > 0:
+                reader.setScaledSize(size.scaled(TILE, TILE, Qt.AspectRatioMode.KeepAspectRatio))
+            image = reader.read()
+            self._thumbs[path] = None if image.isNull() else QPixmap.fromImage(image)
+            if path in self.paths():
+                item = self.item(self.paths().index(path))
+                labels = self._labels[path]
+                item.setIcon(QIcon(self._tile(path, target_state(labels), len(labels.flagged))))
+        if not self._queue:
+            self._timer.stop()
+
+    def _on_current_changed(self, current, _previous) -> None:
+        if current is not None and not self._updating:
+            self.current_path_changed.emit(current.data(PATH_ROLE))

@@ -1,0 +1,306 @@
+"""The label-transfer window: import, worker transfer with thumbnails, corrections by mouse and keys,
+undo/redo, sessions with autosave, export. Offscreen; the model is the untrained RTN (fast)."""
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QTableWidget
+
+from app.labeling import LabelingWindow
+from app.labeling.thumbnails import FLAGGED, REVIEWED, SKIPPED
+from rtn_core.formats import FORMATS, canonical, read_labels, read_source
+from rtn_core.keypoints import ABSENT, DONE, OCCLUDED, VISIBLE
+from rtn_core.project import Project
+from rtn_core.transfer import transfer_into
+from test_transfer import CAT_A, CAT_B, LABELS, FakeMatcher
+
+DEMO = "/work/shared/demo"
+COFFEE = os.path.join(DEMO, "coffee-skimage.png") if os.path.exists(os.path.join(DEMO, "coffee-skimage.png")) else CAT_A
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    from rtn_core.matcher import Matcher
+    return Matcher(weights="")
+
+
+@pytest.fixture
+def asked():
+    return []
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, asked):
+    """Windows with a given matcher, answering every question with ``answer`` and recording it."""
+    def make(project=None, matcher=None, answer="Discard"):
+        matcher = matcher or FakeMatcher()
+
+        def ask(title, text, choices):
+            asked.append((title, text, choices))
+            return answer if answer in choices else "Discard"  # "save changes?" at teardown
+        window = LabelingWindow(project, matcher_factory=lambda device, weights: matcher, ask=ask,
+                                autosave_dir=str(tmp_path / "autosave"))
+        qtbot.addWidget(window)  # closed (threads stopped) at teardown
+        window.show()
+        qtbot.waitExposed(window)
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow)  # window shortcuts need an active window
+        return window
+    return make
+
+
+def corrected_project(tmp_path, targets=(CAT_B,)):
+    """The chelsea source (COCO: skeleton, an occluded point) transferred by the fast fake matcher."""
+    labels = read_source(os.path.join(LABELS, "chelsea_coco.json"), CAT_A, (451, 300))
+    return Project(transfer_into(labels, FakeMatcher(), list(targets)), autosave_path=str(tmp_path / "p.autosave"))
+
+
+def wait_shown(qtbot, window):
+    """Until both images are decoded and the target's points drawn."""
+    qtbot.waitUntil(lambda: window.source_view.image is not None and window.target_view.image is not None
+                    and len(window.target_layer.names) > 0, timeout=10_000)
+
+
+def widget_pos(view, x, y) -> QPoint:
+    """Where image pixel (x, y) is on the view's viewport."""
+    return view.mapFromScene(view.view_box.mapViewToScene(QPointF(x, y)))
+
+
+def image_pos(view, point: QPoint):
+    scene = view.mapToScene(point)
+    mapped = view.view_box.mapSceneToView(scene)
+    return mapped.x(), mapped.y()
+
+
+def send_mouse(view, kind, pos: QPoint, buttons, modifiers=Qt.KeyboardModifier.NoModifier):
+    button = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton
+    global_pos = view.viewport().mapToGlobal(pos)
+    event = QMouseEvent(kind, QPointF(pos), QPointF(global_pos), button, buttons, modifiers)
+    QApplication.sendEvent(view.viewport(), event)
+
+
+def drag(view, start: QPoint, end: QPoint, modifiers=Qt.KeyboardModifier.NoModifier, steps=6):
+    held = Qt.MouseButton.LeftButton
+    send_mouse(view, QEvent.Type.MouseButtonPress, start, held, modifiers)
+    for i in range(1, steps + 1):
+        QTest.qWait(20)  # pyqtgraph starts a drag only after some distance or time
+        step = start + (end - start) * (i / steps)
+        send_mouse(view, QEvent.Type.MouseMove, step, held, modifiers)
+    send_mouse(view, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton, modifiers)
+
+
+def click(view, pos: QPoint, modifiers=Qt.KeyboardModifier.NoModifier):
+    send_mouse(view, QEvent.Type.MouseMove, pos, Qt.MouseButton.NoButton, modifiers)  # pyqtgraph hover first
+    send_mouse(view, QEvent.Type.MouseButtonPress, pos, Qt.MouseButton.LeftButton, modifiers)
+    send_mouse(view, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton, modifiers)
+
+
+def test_import_transfer_in_the_worker_thumbnails_and_a_corrupt_target(make_window, qtbot, tmp_path, untrained):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    window = make_window(matcher=untrained)
+    assert window.import_keypoints(os.path.join(LABELS, "chelsea_coco.json"), CAT_A)
+    labels = window.project.labels
+    assert labels.skeleton and labels.source.point("right_ear").visibility == OCCLUDED
+    window.add_targets([CAT_B, str(corrupt), COFFEE])
+    assert [window.strip.state(p) for p in window.strip.paths()] == ["pending"] * 3
+    window.start_transfer()
+    assert window.progress.isVisible() and window.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: not window.transferring, timeout=90_000)
+    states = {os.path.basename(p): window.strip.state(p) for p in window.strip.paths()}
+    assert states["corrupt.jpg"] == SKIPPED
+    assert states["cat-pexels-20787.jpg"] in ("done", FLAGGED) and states[os.path.basename(COFFEE)] in ("done", FLAGGED)
+    tips = {os.path.basename(window.strip.item(i).data(Qt.ItemDataRole.UserRole)): window.strip.item(i).toolTip()
+            for i in range(window.strip.count())}
+    assert "corrupt.jpg" in tips["corrupt.jpg"].split("reason:")[1]
+    target = window.project.labels.image(CAT_B)
+    assert target.status == DONE and len(target.points) == 4  # left_ear is absent on the source
+    assert all(p.confidence is not None and p.fb_error is not None for p in target.points)
+    assert window.project.labels.info["model"].startswith("RTN")
+    assert not window.progress.isVisible()
+    assert os.path.exists(window.project.autosave_path)  # autosaved after the transfer
+    # the skipped target shows why, not an image; the done one shows points with their scores
+    window.go_to(str(corrupt))
+    assert "Skipped" in window.target_view.placeholder.textItem.toPlainText()
+    assert window.target_view.image is None
+    window.go_to(CAT_B)
+    wait_shown(qtbot, window)
+    assert len(window.target_layer.names) == 4 and window.target_layer.graph.adjacency is not None
+    caption = window.target_layer.captions[0].textItem.toPlainText()
+    assert f"{target.points[0].confidence:.2f}" in caption and "px" in caption
+
+
+def test_broken_keypoint_file_is_a_message_in_the_window(make_window):
+    window = make_window()
+    assert not window.import_keypoints(os.path.join(LABELS, "broken.json"), CAT_A)
+    assert "broken.json" in window.message_bar.text() and window.project is None
+    assert window.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)
+    before = window.project.labels
+    assert not window.import_keypoints(os.path.join(LABELS, "outside.csv"))
+    assert "outside.csv" in window.message_bar.text() and window.project.labels is before
+
+
+def test_drag_moves_a_point_to_the_drop_and_undo_redo(make_window, qtbot, tmp_path):
+    project = corrected_project(tmp_path)
+    window = make_window(project)
+    wait_shown(qtbot, window)
+    view = window.target_view
+    original = project.labels.image(CAT_B).point("nose")
+    start = widget_pos(view, original.x, original.y)
+    end = start + QPoint(40, -25)
+    drag(view, start, end)
+    qtbot.waitUntil(lambda: project.labels.image(CAT_B).point("nose") != original, timeout=3000)
+    moved = project.labels.image(CAT_B).point("nose")
+    (x0, y0), (x1, y1) = image_pos(view, start), image_pos(view, end)
+    assert moved.x == pytest.approx(original.x + x1 - x0, abs=1e-6)
+    assert moved.y == pytest.approx(original.y + y1 - y0, abs=1e-6)
+    assert moved.manual and abs(moved.x - original.x) > 5
+    assert window.target_layer.graph.scatter.data["symbol"][window.target_layer.names.index("nose")] == "d"
+    assert project.selection.names == {"nose"}
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert project.labels.image(CAT_B).point("nose") == original
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert project.labels.image(CAT_B).point("nose") == moved
+    assert window.target_layer.positions[window.target_layer.names.index("nose")].tolist() == [moved.x, moved.y]
+
+
+def test_click_select_ctrl_click_and_dragging_a_selection_moves_them_together(make_window, qtbot, tmp_path):
+    project = corrected_project(tmp_path)
+    window = make_window(project)
+    wait_shown(qtbot, window)
+    view, target = window.target_view, project.labels.image(CAT_B)
+    eye, nose = target.point("left_eye"), target.point("nose")
+    click(view, widget_pos(view, eye.x, eye.y))
+    assert project.selection.image == CAT_B and project.selection.names == {"left_eye"}
+    click(view, widget_pos(view, nose.x, nose.y), Qt.KeyboardModifier.ControlModifier)
+    assert project.selection.names == {"left_eye", "nose"}
+    start = widget_pos(view, nose.x, nose.y)
+    drag(view, start, start + QPoint(-30, 20))
+    qtbot.waitUntil(lambda: project.labels.image(CAT_B).point("nose") != nose, timeout=3000)
+    moved = project.labels.image(CAT_B)
+    dx, dy = moved.point("nose").x - nose.x, moved.point("nose").y - nose.y
+    assert moved.point("left_eye").x == pytest.approx(eye.x + dx) and moved.point("left_eye").y == pytest.approx(eye.y + dy)
+    assert moved.point("right_eye") == target.point("right_eye")
+    assert project.undo_text == "move points"
+    # a Ctrl-drag on empty image is a rubber band: it selects what it encloses
+    window.project.select(CAT_B)
+    right = moved.point("right_eye")
+    corner = widget_pos(view, right.x, right.y)
+    drag(view, corner - QPoint(15, 15), corner + QPoint(15, 15), Qt.KeyboardModifier.ControlModifier)
+    assert project.selection.names == {"right_eye"}
+
+
+def test_arrow_keys_nudge_the_selection_and_accept_marks_reviewed(make_window, qtbot, tmp_path):
+    project = corrected_project(tmp_path, targets=(CAT_B, COFFEE))
+    window = make_window(project)
+    wait_shown(qtbot, window)
+    before = project.labels.image(CAT_B)
+    project.select(CAT_B, ["left_eye", "right_eye"])
+    QTest.keyClick(window, Qt.Key.Key_Right)
+    QTest.keyClick(window, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    after = project.labels.image(CAT_B)
+    for name in ("left_eye", "right_eye"):
+        assert (after.point(name).x, after.point(name).y) == (before.point(name).x + 1, before.point(name).y + 10)
+        assert after.point(name).manual
+    assert after.point("nose") == before.point("nose")
+    QTest.keyClick(window, Qt.Key.Key_V)  # cycle visibility: visible -> occluded
+    assert project.labels.image(CAT_B).point("left_eye").visibility == OCCLUDED
+    QTest.keyClick(window, Qt.Key.Key_Delete)  # on a target: absent
+    assert project.labels.image(CAT_B).point("right_eye").visibility == ABSENT
+    QTest.keyClick(window, Qt.Key.Key_A)
+    assert project.labels.image(CAT_B).reviewed
+    assert window.strip.state(CAT_B) == REVIEWED and window.current == COFFEE  # moved on to the next
+    QTest.keyClick(window, Qt.Key.Key_BracketLeft)
+    assert window.current == CAT_B
+    QTest.keyClick(window, Qt.Key.Key_PageDown)
+    assert window.current == COFFEE
+    QTest.keyClick(window, Qt.Key.Key_Return)
+    assert project.labels.image(COFFEE).reviewed
+    # worst first: flagged and unreviewed targets lead
+    window.actions_by_name["worst_first"].setChecked(True)
+    assert window.strip.paths() == project.labels.worst_first()
+
+
+def test_clicking_the_source_adds_a_keypoint_renamed_in_the_table(make_window, qtbot, tmp_path):
+    window = make_window()
+    window.new_from_image(CAT_A)
+    qtbot.waitUntil(lambda: window.source_view.image is not None, timeout=10_000)
+    click(window.source_view, widget_pos(window.source_view, 100, 80))
+    source = window.project.labels.source
+    assert [p.name for p in source.points] == ["point_1"]
+    assert source.point("point_1").x == pytest.approx(100, abs=2) and source.point("point_1").manual
+    window.table.item(0, 0).setText("tail")  # what inline editing commits
+    assert window.project.labels.names == ("tail",)
+    window.table.item(0, 0).setText("")  # refused: the message says why and the name stays
+    assert "tail" in window.message_bar.text() and window.table.item(0, 0).text() == "tail"
+    combo = window.table.cellWidget(0, 1)
+    combo.setCurrentIndex(1)
+    combo.activated.emit(1)
+    assert window.project.labels.source.point("tail").visibility == OCCLUDED
+    assert window.project.labels.source.point("tail").visibility != VISIBLE
+
+
+def test_save_reopen_and_restore_the_autosave(make_window, qtbot, tmp_path, asked):
+    project = corrected_project(tmp_path)
+    window = make_window(project)
+    path = str(tmp_path / "session.rtnproj")
+    window.project.place_point(CAT_B, "nose", 100.25, 120.5)
+    window.project.set_reviewed([CAT_B])
+    assert window.save(path) and not window.project.modified
+    reopened = make_window(answer="Restore")
+    assert reopened.open_project(path) and reopened.project.labels == window.project.labels
+    assert not asked  # no autosave: no question
+    window.project.move_points(CAT_B, ["left_eye"], 2, 3)
+    window.autosave()
+    assert os.path.exists(path + ".autosave")
+    assert reopened.open_project(path)
+    assert asked and asked[-1][0] == "Restore autosave?"
+    assert reopened.project.labels == window.project.labels and reopened.project.modified
+    declined = make_window(answer="Open the saved file")
+    assert declined.open_project(path)
+    assert declined.project.labels.image(CAT_B).point("left_eye") != window.project.labels.image(CAT_B).point("left_eye")
+    broken = tmp_path / "broken.rtnproj"
+    broken.write_text("{")
+    assert not declined.open_project(str(broken)) and "broken.rtnproj" in declined.message_bar.text()
+
+
+def test_autosave_timer_writes_after_changes(make_window, qtbot, tmp_path):
+    window = make_window(corrected_project(tmp_path))
+    window.autosave_timer.setInterval(50)
+    window.project.move_points(CAT_B, ["nose"], 1, 1)
+    qtbot.waitUntil(lambda: os.path.exists(window.project.autosave_path), timeout=3000)
+
+
+@pytest.mark.parametrize("format_name", sorted(FORMATS))
+def test_export_reads_back_equal(make_window, tmp_path, format_name):
+    project = corrected_project(tmp_path, targets=(CAT_B, COFFEE))
+    project.place_point(CAT_B, "nose", 50.5, 60.25)
+    project.set_reviewed([CAT_B])
+    window = make_window(project)
+    extension = {"coco": ".json", "labelme": "", "labelstudio": ".json", "cvat": ".xml", "csv": ".csv"}[format_name]
+    path = str(tmp_path / "out" / f"labels{extension}")
+    assert window.export(format_name, path, reviewed_only=False)
+    assert read_labels(path) == canonical(project.labels.for_export())
+    reviewed = str(tmp_path / "reviewed" / f"labels{extension}")
+    assert window.export(format_name, reviewed, reviewed_only=True)
+    back = read_labels(reviewed)
+    assert back == canonical(project.labels.for_export(reviewed_only=True)) and len(back.targets) == 1
+
+
+def test_help_lists_the_shortcuts_and_closing_mid_transfer_is_clean(make_window, qtbot, tmp_path, untrained):
+    window = make_window(corrected_project(tmp_path, targets=(CAT_B, COFFEE)), matcher=untrained)
+    QTest.keyClick(window, Qt.Key.Key_F1)
+    dialog = window.help_dialog
+    assert dialog is not None and dialog.isVisible() and not dialog.isModal()
+    table = dialog.findChild(QTableWidget)
+    texts = {table.item(r, 0).text() for r in range(table.rowCount())}
+    assert {"Ctrl+Z", "A, Ctrl+Return", "PgDown, ]"} <= texts
+    window.start_transfer()
+    window.cancel_transfer()
+    qtbot.waitUntil(lambda: not window.transferring, timeout=60_000)
+    window.close()
+    assert not window.transfer_thread.thread.isRunning()
