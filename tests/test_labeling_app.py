@@ -1,6 +1,7 @@
 """The label-transfer window: import, worker transfer with thumbnails, corrections by mouse and keys,
 undo/redo, sessions with autosave, export. Offscreen; the model is the untrained RTN (fast)."""
 import os
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -13,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QTableWidget
 from app.labeling import LabelingWindow
 from app.labeling.thumbnails import FLAGGED, REVIEWED, SKIPPED
 from rtn_core.formats import FORMATS, canonical, read_labels, read_source
-from rtn_core.keypoints import ABSENT, DONE, OCCLUDED, VISIBLE
+from rtn_core.keypoints import ABSENT, DONE, LR_SWAP, OCCLUDED, VISIBLE
 from rtn_core.project import Project
 from rtn_core.transfer import transfer_into
 from test_transfer import CAT_A, CAT_B, LABELS, FakeMatcher
@@ -222,7 +223,9 @@ def test_arrow_keys_nudge_the_selection_and_accept_marks_reviewed(make_window, q
     assert project.labels.image(COFFEE).reviewed
     # worst first: flagged and unreviewed targets lead
     window.actions_by_name["worst_first"].setChecked(True)
-    assert window.strip.paths() == project.labels.worst_first()
+    worst = project.labels.worst_first()
+    assert window.strip.paths() == [p for p in worst if not project.labels.image(p).reviewed] + \
+        [p for p in worst if project.labels.image(p).reviewed]
 
 
 def test_clicking_the_source_adds_a_keypoint_renamed_in_the_table(make_window, qtbot, tmp_path):
@@ -304,3 +307,37 @@ def test_help_lists_the_shortcuts_and_closing_mid_transfer_is_clean(make_window,
     qtbot.waitUntil(lambda: not window.transferring, timeout=60_000)
     window.close()
     assert not window.transfer_thread.thread.isRunning()
+
+
+class SlowMatcher(FakeMatcher):
+    """The fake matcher, mirrored, taking a while per image pair: time to edit or switch mid-run."""
+
+    def match(self, source, target):
+        time.sleep(0.15)
+        return super().match(source, target)
+
+
+def test_corrections_made_during_a_transfer_are_kept(make_window, qtbot, tmp_path):
+    project = corrected_project(tmp_path, targets=(CAT_B, COFFEE))
+    window = make_window(project, matcher=SlowMatcher(mirror=True))
+    window.start_transfer()  # both targets again (neither is reviewed)
+    project.place_point(CAT_B, "nose", 123.5, 234.5)  # while the worker runs
+    qtbot.waitUntil(lambda: not window.transferring, timeout=20_000)
+    nose = project.labels.image(CAT_B).point("nose")
+    assert (nose.x, nose.y, nose.manual) == (123.5, 234.5, True)
+    eye = project.labels.image(CAT_B).point("left_eye")
+    assert eye.x > 451 / 2 and LR_SWAP in eye.flags  # the mirrored result did arrive for the rest
+
+
+def test_opening_another_project_mid_transfer_ignores_the_old_run(make_window, qtbot, tmp_path):
+    window = make_window(corrected_project(tmp_path, targets=(CAT_B, COFFEE)), matcher=SlowMatcher(mirror=True))
+    window.start_transfer()
+    other = corrected_project(tmp_path, targets=(CAT_B, COFFEE))
+    before = other.labels
+    window.set_project(other)
+    assert not window.transferring
+    QTest.qWait(1000)  # the old run ends after its current target; nothing of it is applied
+    assert other.labels is before
+    window.start_transfer([COFFEE])
+    qtbot.waitUntil(lambda: not window.transferring, timeout=20_000)
+    assert other.labels.image(COFFEE) != before.image(COFFEE) and other.undo_text.startswith("transfer")

@@ -27,7 +27,7 @@ from ..views import ImageView
 # marker colours (RGB): what a point is, at a glance
 AUTO = (40, 200, 90)  # transferred, no flag
 FLAGGED = {LOW_CONFIDENCE: (255, 150, 30), FB_FAIL: (235, 50, 50), LR_SWAP: (220, 60, 220)}
-MANUAL = (70, 160, 255)  # placed or corrected by a person
+MANUAL = (80, 190, 255)  # placed or corrected by a person
 SELECTED = (255, 255, 255)  # a thick white ring
 FLAG_SHORT = {LOW_CONFIDENCE: "low conf", FB_FAIL: "fb fail", LR_SWAP: "L/R swap"}
 CAPTION_FONT = QFont()
@@ -198,7 +198,7 @@ class KeypointLayer(QObject):
                 brushes.append(pg.mkBrush(*colour, alpha))
                 chosen = p.name in self.selected
                 pens.append(pg.mkPen(SELECTED if chosen else (0, 0, 0), width=3.5 if chosen else 1.5))
-                sizes.append(18 if chosen else 11)
+                sizes.append((18 if chosen else 11) + (3 if p.manual else 0))  # diamonds look smaller
                 symbols.append("d" if p.manual else "o")  # manual points are diamonds
             self.graph.setData(pos=shown.copy(), adj=np.array(edges, dtype=int).reshape(-1, 2),
                                pen=pg.mkPen(255, 255, 255, 170, width=1.5), symbolBrush=brushes,
@@ -213,6 +213,7 @@ class KeypointLayer(QObject):
         for caption, p, (x, y) in zip(self.captions, points, shown):
             caption.setText(point_caption(p, self.scores), color=point_colour(p) if p.flags else (235, 235, 235))
             caption.setPos(x, y)
+            caption.setZValue(32 if p.name in self.selected else 31)  # a selected point's text stays readable
 
     # --- gestures (called by the items; public so tests can drive them in image pixels) ----------
     def click_point(self, index: int, modifiers) -> None:

@@ -55,7 +55,7 @@ class KeypointTable(QTableWidget):
                 point = labels.point(name)
                 self._set_text(row, NAME, name, editable=True, tip="Double-click or F2 to rename (in every image)")
                 if point is None:
-                    cells = ["not on this image", "", "", "", "", ""]
+                    cells = ["missing", "", "", "", "", ""]
                 else:
                     flags = [FLAG_SHORT.get(f, f) for f in point.flags] + (["manual"] if point.manual else [])
                     cells = ["", f"{point.x:.1f}", f"{point.y:.1f}",
@@ -63,7 +63,8 @@ class KeypointTable(QTableWidget):
                              "" if point.fb_error is None else f"{point.fb_error:.2f}", ", ".join(flags)]
                 colour = QColor(*point_colour(point)) if point is not None and point.flags else None
                 for column, text in enumerate(cells, start=VISIBILITY):
-                    self._set_text(row, column, text, colour=colour)
+                    self._set_text(row, column, text, colour=colour, tip="" if point else
+                                   "Not on this image: select it and click the image to place it")
                 self._set_combo(row, point)
             self.clearSelection()
             for row, name in enumerate(self.names):

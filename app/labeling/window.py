@@ -275,7 +275,7 @@ class LabelingWindow(QMainWindow):
         self.addAction(worst)
         for (dx, dy), key in (((-1, 0), "Left"), ((1, 0), "Right"), ((0, -1), "Up"), ((0, 1), "Down")):
             self.actions_by_name[f"nudge_{key}"] = a(
-                f"Nudge Selected {key} (Shift: 10 px)", lambda dx=dx, dy=dy: self.nudge(dx, dy), key)
+                f"Nudge Selected {key} by 1 px", lambda dx=dx, dy=dy: self.nudge(dx, dy), key)
             self.actions_by_name[f"nudge_{key}_10"] = a(
                 f"Nudge Selected {key} by 10 px", lambda dx=dx, dy=dy: self.nudge(10 * dx, 10 * dy), f"Shift+{key}")
         self.export_actions = []
@@ -311,7 +311,10 @@ class LabelingWindow(QMainWindow):
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
-        self.cancel_transfer()
+        if self._running:  # results of a run for the old project must not reach the new one
+            self.transfer_worker.current_job = -1
+            self._job += 1
+            self._end_run()
         self.project = project
         self.current = None
         self.message_bar.hide()
@@ -339,8 +342,8 @@ class LabelingWindow(QMainWindow):
         if self.project is None:
             return []
         labels = self.project.labels
-        if self.actions_by_name["worst_first"].isChecked():
-            return [labels.image(path) for path in labels.worst_first()]
+        if self.actions_by_name["worst_first"].isChecked():  # reviewed ones need no review: last
+            return sorted((labels.image(path) for path in labels.worst_first()), key=lambda t: t.reviewed)
         return list(labels.targets)
 
     def _refresh(self) -> None:
@@ -704,8 +707,9 @@ class LabelingWindow(QMainWindow):
         if job != self._job:
             return
         self._end_run()
-        done = self.progress.value()
-        self.status_text.setText(f"Transfer {'cancelled' if cancelled else 'finished'}: {done} target(s) done.")
+        self.status_text.setText(f"Transfer {'cancelled' if cancelled else 'finished'}: "
+                                 f"{self.progress.value()} of {self.progress.maximum()} target(s) processed. "
+                                 + summary(self.project.labels).splitlines()[0].capitalize() + ".")
         self.autosave()
 
     @Slot(int, str)
@@ -956,11 +960,9 @@ class LabelingWindow(QMainWindow):
             super().keyPressEvent(event)
 
     def closeEvent(self, event) -> None:
-        if not self._maybe_save():
+        if not self._maybe_save():  # saved, or discarded (autosave removed), or cancelled
             event.ignore()
             return
-        if self.project is not None and self.project.modified:
-            self.autosave()
         self.shutdown()
         super().closeEvent(event)
 
