@@ -19,9 +19,10 @@ import tomllib
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import synthetic
+from . import coords, synthetic
 from .data import ImageStore, Photo, box_mask, imagenet_photos, list_images, pets_photos
 from .device import choose_device
 from .model import RTN, window_loss
@@ -252,10 +253,15 @@ class Trainer:
     def weak_loss(self, rng, batch: int, photos: list[Photo] | None = None) -> torch.Tensor:
         """The window loss at the last iteration, inside the source box where one is known."""
         pairs = self.weak_pairs(rng, batch, photos or self.weak_train)
+        return self._window_loss(pairs, self._pair_steps(pairs)[-1])
+
+    def _pair_steps(self, pairs) -> list:
         taps = [[self._cached_taps(p, flip) for p in (source, target)] for source, target, flip in pairs]
         stacked = [{k: torch.cat([t[side][k] for t in taps]) for k in taps[0][0]} for side in (0, 1)]
         heads = self.model.backbone.heads
-        last = list(self.model.iterate_features(heads(stacked[0]), heads(stacked[1])))[-1]
+        return list(self.model.iterate_features(heads(stacked[0]), heads(stacked[1])))
+
+    def _window_loss(self, pairs, last) -> torch.Tensor:
         height, width = last.correlation.shape[-2:]
         masks = [box_mask(source, height, width) for source, _, _ in pairs]
         masks = [m[:, ::-1] if flip else m for m, (_, _, flip) in zip(masks, pairs)]
@@ -266,14 +272,40 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self, stage: str) -> dict:
-        """Held-out figures: synthetic L1 flow error (|dx| + |dy|) per iteration, in pixels at the input size,
-        and the weak loss on held-out pets breeds. Never PF-WILLOW (a test set)."""
+        """Held-out figures, never PF-WILLOW (a test set): on held-out imagenet images, the L1
+        flow error (|dx| + |dy|) of each iteration on synthetic warps, in pixels at the input size;
+        on pairs of held-out pets breeds, the weak loss and, per iteration, the fraction of a 3x3
+        grid of points inside the source head box that land inside the target head box."""
         self.model.eval()
         rng = np.random.default_rng([self.seed, 99])
         count = self.config[stage].get("validation_batches", 4)
         batch = self.config[stage]["batch"]
         flow = torch.stack([self.flow_losses(*self.synthetic_batch(rng, batch, self.synthetic_val))
                             for _ in range(count)]).mean(0)
-        weak = torch.stack([self.weak_loss(rng, batch, self.weak_val) for _ in range(count)]).mean()
+        weak, hits = [], []
+        for _ in range(count):
+            pairs = self.weak_pairs(rng, batch, self.weak_val)
+            steps = self._pair_steps(pairs)
+            weak.append(self._window_loss(pairs, steps[-1]).item())
+            hits.append([box_hits(pairs, step.field) for step in steps])
         return {"val_flow_l1_px": [round(v * self.size / 2, 2) for v in flow.tolist()],
-                "val_weak_loss": round(weak.item(), 4)}
+                "val_weak_loss": round(float(np.mean(weak)), 4),
+                "val_box_hits": [round(float(v), 3) for v in np.mean(hits, axis=0)]}
+
+
+def box_hits(pairs, field: torch.Tensor) -> float:
+    """Fraction of a 3x3 grid inside each source box (at 1/4, 1/2, 3/4) that ``field`` maps
+    into the target box; (source, target, flipped) pairs of boxed photos, field (B, 6, h, w)."""
+    fractions = np.array([0.25, 0.5, 0.75])
+    hits = []
+    for (source, target, flip), one in zip(pairs, field):
+        corners = [coords.pixels_to_normalised(np.reshape(p.box, (2, 2)), p.size) * ([-1, 1] if flip else 1)
+                   for p in (source, target)]
+        (sx0, sy0), (sx1, sy1) = corners[0]
+        points = np.array([[sx0 + fx * (sx1 - sx0), sy0 + fy * (sy1 - sy0)] for fy in fractions for fx in fractions])
+        grid = torch.from_numpy(points).float().to(field.device)[None, None]
+        flow = F.grid_sample(one[None, 4:6], grid, mode="bilinear", padding_mode="border", align_corners=False)
+        matched = points + flow[0, :, 0].T.cpu().numpy()
+        low, high = np.minimum(*corners[1]), np.maximum(*corners[1])
+        hits.append(((matched >= low) & (matched <= high)).all(axis=1).mean())
+    return float(np.mean(hits))

@@ -8,7 +8,8 @@ import torch
 
 from rtn_core import coords, synthetic
 from rtn_core.data import ImageStore, Photo, box_mask, pets_photos
-from rtn_core.train import Trainer, load_config
+from rtn_core.model import identity_field
+from rtn_core.train import Trainer, box_hits, load_config
 
 
 def test_warp_flow_agrees_with_remapped_image():
@@ -154,3 +155,14 @@ def test_config_errors_are_value_errors(tmp_path):
     bad.write_text("[model]\n")
     with pytest.raises(ValueError, match="missing"):
         load_config(str(bad))
+
+
+def test_box_hits_counts_points_landing_in_the_target_box():
+    box = Photo("a", "cat", (10.0, 20.0, 60.0, 70.0), (96, 96))
+    other = Photo("b", "cat", (50.0, 20.0, 90.0, 70.0), (96, 96))
+    field = identity_field(2, 4, 4)
+    assert box_hits([(box, box, False), (box, box, True)], field) == 1.0
+    # identity: source-box columns at x = 22.5, 35, 47.5 px; the other box starts at 50 px
+    assert box_hits([(box, other, False)], field[:1]) == 0.0
+    field[:, 4] = 30 * 2 / 96  # shift 30 px right: columns at 52.5, 65, 77.5 px
+    assert box_hits([(box, other, False)], field[:1]) == 1.0
