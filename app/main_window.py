@@ -27,7 +27,7 @@ from .field import (FieldTrack, arrows, ellipses, parallelograms, position_group
                     warp_source_onto_target)
 from .points import ADDED, REMOVED, SELECTED, PointList
 from .points_table import PointsTable
-from .views import ImageView, MarkerLayer, PolylineItem, titled_panes
+from .views import ImageView, MarkerLayer, PolylineItem, cross_marker, titled_panes
 from .workers import MODEL_JOB, ImageLoader, MatchWorker, WorkerThread, default_matcher, device_choices
 
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "samples")
@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.grid_track = FieldTrack(np.zeros((0, 2)))  # replaced by the glyph grid once a source is open
         self.grid_half = 1.0
         self._linking = False
+        self._point_outlines = None  # (N, M, 2) affine ellipses of the clicked points
 
         self._build_views()
         self._build_controls()
@@ -106,11 +107,10 @@ class MainWindow(QMainWindow):
         self.heatmap = self.target_view.add_overlay(pg.ImageItem(axisOrder="row-major"), 6)
         self.heatmap.setOpacity(0.6)
         self.heatmap.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
-        self.target_ellipses = self.target_view.add_overlay(PolylineItem((255, 230, 60), 2.0), 20)
         self.source_markers = MarkerLayer(self.source_view, 21)
         self.target_markers = MarkerLayer(self.target_view, 21)
-        self.hover_source = self.source_view.add_overlay(_cursor_marker(), 22)
-        self.hover_target = self.target_view.add_overlay(_cursor_marker(), 22)
+        self.hover_source = self.source_view.add_overlay(cross_marker(), 22)
+        self.hover_target = self.target_view.add_overlay(cross_marker(), 22)
 
         self.source_view.clicked.connect(self.add_point)
         self.source_view.hovered.connect(self._preview_match)
@@ -545,19 +545,19 @@ class MainWindow(QMainWindow):
         self.heatmap.setImage(smooth, levels=(float(scores.min()), float(scores.max())))
         self.heatmap.setRect(self.target_view.image_rect())
 
-    def _draw_point_matches(self, store: bool = True) -> None:
-        """Affine ellipses of the clicked points at the shown iteration; ``store`` also updates
-        their matches and confidences in the point list (which redraws markers and table)."""
-        if self.result is None or not len(self.points) or self.points_track.count == 0:
-            self.target_ellipses.set_lines(None)
-            if store:
-                self.points.set_matches(None, None)
-            return
+    def _point_matches(self):
+        """(matches, confidences) of the clicked points at the shown iteration, or None; also
+        keeps the outlines of their local affines (ellipses) for the markers."""
+        if self.result is None or not len(self.points):
+            self._point_outlines = None
+            return None
         matches, affines, confidences = self.points_track.at(self.iteration)
-        radius = 0.03 * min(self.result.source_size)
-        self.target_ellipses.set_lines(ellipses(matches, affines, radius))
-        if store:
-            self.points.set_matches(matches, confidences)
+        self._point_outlines = ellipses(matches, affines, 0.03 * min(self.result.source_size))
+        return matches, confidences
+
+    def _draw_point_matches(self) -> None:
+        """Store the matches of the shown iteration in the point list; markers and table follow."""
+        self.points.set_matches(*(self._point_matches() or (None, None)))
 
     # ----- points ------------------------------------------------------------------------
 
@@ -572,7 +572,7 @@ class MainWindow(QMainWindow):
     def _on_points_changed(self, kind: str) -> None:
         if kind in (ADDED, REMOVED):  # the other points' matches are unchanged
             self._rebuild_points_track()
-            self._draw_point_matches(store=False)
+            self._point_matches()
             self._draw_markers()
             self._draw_heatmap(self.toggles["heatmap"].isChecked())
         elif kind == SELECTED:
@@ -588,15 +588,16 @@ class MainWindow(QMainWindow):
                                        [str(p.id) for p in points])
         matched = [p for p in points if p.target is not None]
         self.target_markers.set_points([p.id for p in matched], [p.target for p in matched], selected,
-                                       [f"{p.id}  {p.confidence:.0%}" for p in matched])
+                                       [f"{p.id}  {p.confidence:.0%}" for p in matched],
+                                       self._point_outlines if matched else None)
 
     def _preview_match(self, x: float, y: float) -> None:
         """Live match of the pointer position at the shown iteration."""
         if self.result is None:
             return
         k = round(self.iteration)
-        self.hover_source.setData(pos=[(x, y)])
-        self.hover_target.setData(pos=[self.result.map_point(x, y, k)])
+        self.hover_source.setPos(x, y)
+        self.hover_target.setPos(*self.result.map_point(x, y, k))
         self.hover_source.setVisible(True)
         self.hover_target.setVisible(True)
 
@@ -680,12 +681,6 @@ class MainWindow(QMainWindow):
         self.loader.stop()
         self.matcher.stop()
         super().closeEvent(event)
-
-
-def _cursor_marker() -> pg.ScatterPlotItem:
-    marker = pg.ScatterPlotItem(pxMode=True, symbol="+", size=18, pen=pg.mkPen(255, 60, 60, width=2))
-    marker.setVisible(False)
-    return marker
 
 
 def _image_title(role: str, image) -> str:

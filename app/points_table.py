@@ -1,11 +1,15 @@
-"""The points table: a Qt view of the Qt-free :class:`PointList`, kept in sync both ways."""
+"""The points table: a Qt view of the Qt-free :class:`PointList`, kept in sync both ways.
+
+The table catches up with the list one event-loop pass after a change (changes in between
+coalesce), so a click's marker is painted before the table's rows are.
+"""
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
-from .points import ADDED, MATCHED, REMOVED, Point, PointList
+from .points import Point, PointList
 
 COLUMNS = ["#", "source x", "source y", "target x", "target y", "conf."]
 
@@ -13,29 +17,29 @@ COLUMNS = ["#", "source x", "source y", "target x", "target y", "conf."]
 class PointsTableModel(QStandardItemModel):
     """Rows are points in list order; columns are COLUMNS.
 
-    The cells live in Qt's C++ item model and are updated from the point list, because a Python
-    ``data()`` called for every cell and role made each repaint several times slower.
+    The cells live in Qt's C++ item model and are copied from the point list by :meth:`refresh`,
+    because a Python ``data()`` called for every cell and role made each repaint several times
+    slower.
     """
 
     def __init__(self, points: PointList):
         super().__init__(0, len(COLUMNS))
         self.setHorizontalHeaderLabels(COLUMNS)
         self.points = points
-        points.subscribe(self._on_change)
 
-    def _on_change(self, kind: str) -> None:
-        if kind == ADDED:
-            self.appendRow([_cell(text) for text in _row_texts(self.points.points[-1])])
-        elif kind == REMOVED:
+    def refresh(self) -> None:
+        """Make the rows match the list: rebuilt when points came or went, else only changed cells."""
+        ids = [p.id for p in self.points.points]
+        if ids != [int(self.item(row, 0).text()) for row in range(self.rowCount())]:
             self.setRowCount(0)
             for point in self.points.points:
                 self.appendRow([_cell(text) for text in _row_texts(point)])
-        elif kind == MATCHED:
-            for row, point in enumerate(self.points.points):
-                for column, text in enumerate(_row_texts(point)[3:], start=3):
-                    item = self.item(row, column)
-                    if item.text() != text:
-                        item.setText(text)
+            return
+        for row, point in enumerate(self.points.points):
+            for column, text in enumerate(_row_texts(point)[3:], start=3):
+                item = self.item(row, column)
+                if item.text() != text:
+                    item.setText(text)
 
 
 def _row_texts(point: Point) -> list[str]:
@@ -70,26 +74,30 @@ class PointsTable(QTableView):
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.setAlternatingRowColors(True)
         self._syncing = False
+        self._sync_timer = QTimer(self, singleShot=True, interval=0)
+        self._sync_timer.timeout.connect(self.sync)
         self.selectionModel().selectionChanged.connect(self._on_rows_selected)
-        points.subscribe(self._on_points_changed)
+        points.subscribe(lambda kind: self._sync_timer.start())
+
+    def sync(self) -> None:
+        """Copy the list's points and selection into the table now."""
+        self._sync_timer.stop()
+        self._syncing = True
+        self.model().refresh()
+        selection = QItemSelection()
+        for row, point in enumerate(self.points.points):
+            if point.id in self.points.selected:
+                selection.select(self.model().index(row, 0), self.model().index(row, len(COLUMNS) - 1))
+        if selection != self.selectionModel().selection():
+            self.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            if selection.indexes():
+                self.scrollTo(selection.indexes()[0])
+        self._syncing = False
 
     def _on_rows_selected(self, *args) -> None:
         if not self._syncing:
             rows = {index.row() for index in self.selectionModel().selectedRows()}
             self.points.select(p.id for row, p in enumerate(self.points.points) if row in rows)
-
-    def _on_points_changed(self, kind: str) -> None:
-        if kind == MATCHED:
-            return
-        self._syncing = True
-        selection = QItemSelection()
-        for row, point in enumerate(self.points.points):
-            if point.id in self.points.selected:
-                selection.select(self.model().index(row, 0), self.model().index(row, len(COLUMNS) - 1))
-        self.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        if selection.indexes():
-            self.scrollTo(selection.indexes()[0])
-        self._syncing = False
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):

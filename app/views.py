@@ -10,8 +10,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
-from PySide6.QtWidgets import (QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QLabel, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
+                               QGraphicsSimpleTextItem, QLabel, QSplitter, QVBoxLayout, QWidget)
 
 from rtn_core.images import LoadedImage
 
@@ -77,11 +77,10 @@ def _polyline_path(lines: np.ndarray) -> QPainterPath:
 
 
 class NumberLabel(QGraphicsRectItem):
-    """A point's number in screen pixels (it ignores zoom), above and right of the point."""
+    """A point's label on a dark plate, above and right of its parent dot (screen pixels)."""
 
-    def __init__(self):
-        super().__init__()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+    def __init__(self, parent: QGraphicsItem):
+        super().__init__(parent)
         self.setBrush(QColor(0, 0, 0, 170))
         self.setPen(QPen(Qt.PenStyle.NoPen))
         self.text = QGraphicsSimpleTextItem(self)
@@ -96,33 +95,93 @@ class NumberLabel(QGraphicsRectItem):
         self.setRect(QRectF(7, -bounds.height() - 6, bounds.width() + 4, bounds.height() + 2))
 
 
+class PointMarker(QGraphicsEllipseItem):
+    """One numbered point: a dot of fixed screen size, placed in image pixels, with its label.
+
+    One small item per point (rather than one item for all) keeps a click's repaint to the few
+    pixels around the new point.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setPen(QPen(QColor(0, 0, 0), 1.5))
+        self.label = NumberLabel(self)
+        self._chosen = None
+
+    def set_chosen(self, chosen: bool) -> None:
+        """Selected points are larger and yellow."""
+        if chosen != self._chosen:
+            self._chosen = chosen
+            radius = 6.5 if chosen else 5.0
+            self.setRect(QRectF(-radius, -radius, 2 * radius, 2 * radius))
+            self.setBrush(QColor(255, 220, 0) if chosen else QColor(0, 200, 255))
+
+
 class MarkerLayer:
-    """Numbered point markers on one view: dots (selected ones larger, yellow) and labels."""
+    """Numbered point markers on one view and, optionally, an outline per point in image pixels."""
 
     def __init__(self, view: "ImageView", z: float):
-        outline = pg.mkPen(0, 0, 0, width=1.5)
-        self.view = view
-        self.dots = view.add_overlay(pg.ScatterPlotItem(pxMode=True, size=10, pen=outline,
-                                                        brush=pg.mkBrush(0, 200, 255)), z)
-        self.selected_dots = view.add_overlay(pg.ScatterPlotItem(pxMode=True, size=13, pen=outline,
-                                                                 brush=pg.mkBrush(255, 220, 0)), z + 0.1)
-        self.labels: dict[int, NumberLabel] = {}
+        self.view, self.z = view, z
+        self.markers: dict[int, PointMarker] = {}
+        self.outline_items: dict[int, QGraphicsPathItem] = {}
+        self._shown_outlines: dict[int, np.ndarray] = {}  # what each outline item draws now
         self.positions = np.zeros((0, 2))
+        self.outlines: np.ndarray | None = None
 
-    def set_points(self, ids, positions, selected, texts) -> None:
-        """Show points ``ids`` at (N, 2) ``positions`` with label ``texts``; ``selected`` is a set of ids."""
+    def set_points(self, ids, positions, selected, texts, outlines=None) -> None:
+        """Show points ``ids`` at (N, 2) ``positions`` labelled ``texts``; ``selected`` is a set of
+        ids; ``outlines`` (N, M, 2) draws a closed polyline per point (e.g. its affine ellipse)."""
+        ids = list(ids)
         self.positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
-        chosen = np.array([point_id in selected for point_id in ids], dtype=bool)
-        self.dots.setData(pos=self.positions[~chosen])
-        self.selected_dots.setData(pos=self.positions[chosen])
-        for point_id in set(self.labels) - set(ids):
-            self.view.view_box.removeItem(self.labels.pop(point_id))
-        for point_id, (x, y), text in zip(ids, self.positions, texts):
-            label = self.labels.get(point_id)
-            if label is None:
-                label = self.labels[point_id] = self.view.add_overlay(NumberLabel(), self.dots.zValue() + 0.2)
-            label.setPos(x, y)
-            label.set_text(text)
+        self.outlines = None if outlines is None else np.asarray(outlines, dtype=np.float64)
+        for items in (self.markers, self.outline_items):
+            for point_id in set(items) - set(ids):
+                self.view.view_box.removeItem(items.pop(point_id))
+                self._shown_outlines.pop(point_id, None)
+        for index, (point_id, (x, y), text) in enumerate(zip(ids, self.positions, texts)):
+            marker = self.markers.get(point_id)
+            if marker is None:
+                marker = self.markers[point_id] = self.view.add_overlay(PointMarker(), self.z + 0.1)
+            if (marker.x(), marker.y()) != (x, y):
+                marker.setPos(x, y)
+            marker.set_chosen(point_id in selected)
+            marker.label.set_text(text)
+            if self.outlines is not None:
+                outline = self.outlines[index]
+                if not np.array_equal(self._shown_outlines.get(point_id), outline):  # unchanged: no repaint
+                    self._shown_outlines[point_id] = outline
+                    self._outline(point_id).setPath(_closed_path(outline))
+        if self.outlines is None:
+            for point_id in list(self.outline_items):
+                self.view.view_box.removeItem(self.outline_items.pop(point_id))
+            self._shown_outlines.clear()
+
+    def _outline(self, point_id: int) -> QGraphicsPathItem:
+        item = self.outline_items.get(point_id)
+        if item is None:
+            pen = QPen(QColor(255, 230, 60), 2.0)
+            pen.setCosmetic(True)
+            item = self.outline_items[point_id] = self.view.add_overlay(QGraphicsPathItem(), self.z)
+            item.setPen(pen)
+        return item
+
+
+def _closed_path(points: np.ndarray) -> QPainterPath:
+    return pg.arrayToQPath(points[:, 0], points[:, 1], connect="all")
+
+
+def cross_marker() -> QGraphicsPathItem:
+    """A red cross of fixed screen size, hidden until placed (the hover preview)."""
+    path = QPainterPath()
+    for start, end in (((-9, 0), (9, 0)), ((0, -9), (0, 9))):
+        path.moveTo(*start)
+        path.lineTo(*end)
+    item = QGraphicsPathItem(path)
+    item.setPen(QPen(QColor(255, 60, 60), 2.0))
+    item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+    item.setVisible(False)
+    return item
 
 
 class ImageView(pg.GraphicsView):
@@ -135,7 +194,7 @@ class ImageView(pg.GraphicsView):
 
     def __init__(self, placeholder: str):
         super().__init__()
-        self.setAntialiasing(False)  # pixels stay crisp; line items turn antialiasing on themselves
+        self.setAntialiasing(True)  # smooth lines and dots; images stay crisp (no SmoothPixmapTransform)
         self.setBackground((38, 38, 42))
         self.view_box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.setCentralItem(self.view_box)

@@ -99,11 +99,6 @@ def click_image(view, x, y):
     QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, widget_point)
 
 
-def marker_positions(item) -> np.ndarray:
-    """(N, 2) positions of a scatter item's markers."""
-    return np.column_stack(item.getData())
-
-
 def test_sample_pair_opens_matched_with_every_iteration(window):
     result = window.result
     assert result.source_size == (451, 300) and result.target_size == (640, 426)
@@ -123,8 +118,8 @@ def test_click_places_target_marker_where_the_result_maps_it(window, qtbot):
     marker = window.target_markers.positions[0]
     assert tuple(marker) == pytest.approx(expected, abs=1e-4)
     assert point.confidence == pytest.approx(window.result.confidence([point.source])[0], abs=1e-6)
-    assert window.table.model().rowCount() == 1
-    assert window.target_ellipses.lines.shape[0] == 1
+    qtbot.waitUntil(lambda: window.table.model().rowCount() == 1, timeout=2000)
+    assert window.target_markers.outlines.shape[0] == 1 and len(window.target_markers.outline_items) == 1
 
     window.step(-window.result.last)  # at the identity the marker follows iteration 0
     assert tuple(window.target_markers.positions[0]) == pytest.approx(window.result.map_point(*point.source, 0),
@@ -134,7 +129,7 @@ def test_click_places_target_marker_where_the_result_maps_it(window, qtbot):
 def test_hover_previews_the_match(window):
     window.source_view.hovered.emit(100.0, 50.0)
     assert window.hover_target.isVisible()
-    assert tuple(marker_positions(window.hover_target)[0]) == pytest.approx(window.result.map_point(100, 50), abs=1e-4)
+    assert (window.hover_target.pos().x(), window.hover_target.pos().y()) == pytest.approx(window.result.map_point(100, 50), abs=1e-4)
     window.source_view.left.emit()
     assert not window.hover_target.isVisible()
 
@@ -164,23 +159,27 @@ def test_stepping_and_playing_change_the_glyphs(make_window, qtbot):
     assert not np.allclose(identity, final)
 
 
-def test_table_follows_adds_selection_and_deletes(window):
+def test_table_follows_adds_selection_and_deletes(window, qtbot):
+    table = window.table
+    rows = table.model().rowCount
     for x, y in ((50, 60), (150, 100), (300, 200)):
         window.add_point(x, y)
-    table = window.table
-    assert table.model().rowCount() == 3 and len(window.target_markers.positions) == 3
-    assert window.points.selected == {3}
+    assert len(window.target_markers.positions) == 3 and window.points.selected == {3}
+    qtbot.waitUntil(lambda: rows() == 3, timeout=2000)  # the table catches up one loop pass later
+    assert [i.row() for i in table.selectionModel().selectedRows()] == [2]
+    assert table.model().item(1, 3).text() == f"{window.points.points[1].target[0]:.1f}"
     table.selectRow(0)
     assert window.points.selected == {1}
     QTest.keyClick(table, Qt.Key.Key_Delete)
     assert [p.id for p in window.points.points] == [2, 3]
-    assert table.model().rowCount() == 2 and len(window.target_markers.positions) == 2
-    assert set(window.target_markers.labels) == set(window.source_markers.labels) == {2, 3}
+    assert len(window.target_markers.positions) == 2
+    assert set(window.target_markers.markers) == set(window.source_markers.markers) == {2, 3}
+    qtbot.waitUntil(lambda: rows() == 2, timeout=2000)
     window.points.select({3})
-    assert [i.row() for i in table.selectionModel().selectedRows()] == [1]
+    qtbot.waitUntil(lambda: [i.row() for i in table.selectionModel().selectedRows()] == [1], timeout=2000)
     window.points.clear()
-    assert table.model().rowCount() == 0 and len(window.target_markers.positions) == 0 \
-        and not window.target_markers.labels
+    assert len(window.target_markers.positions) == 0 and not window.target_markers.markers
+    qtbot.waitUntil(lambda: rows() == 0, timeout=2000)
 
 
 def test_export_writes_files_that_load_back_equal(window, tmp_path):
