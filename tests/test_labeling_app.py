@@ -341,3 +341,19 @@ def test_opening_another_project_mid_transfer_ignores_the_old_run(make_window, q
     window.start_transfer([COFFEE])
     qtbot.waitUntil(lambda: not window.transferring, timeout=20_000)
     assert other.labels.image(COFFEE) != before.image(COFFEE) and other.undo_text.startswith("transfer")
+
+
+def test_closing_asks_first_and_quitting_the_app_keeps_the_work(make_window, tmp_path, asked):
+    window = make_window(corrected_project(tmp_path), answer="Cancel")
+    window.project.move_points(CAT_B, ["nose"], 1, 1)
+    assert not window.close() and window.isVisible()  # "Unsaved changes": Cancel
+    assert asked[-1][0] == "Unsaved changes"
+    window._on_app_quit()  # the application quits with the window open (e.g. its parent closed)
+    assert os.path.exists(window.project.autosave_path) and not window.transfer_thread.thread.isRunning()
+    other = tmp_path / "other"
+    other.mkdir()
+    discarding = make_window(corrected_project(other))
+    discarding.project.move_points(CAT_B, ["nose"], 1, 1)
+    discarding.autosave()
+    assert os.path.exists(discarding.project.autosave_path)
+    assert discarding.close() and not os.path.exists(discarding.project.autosave_path)

@@ -78,29 +78,36 @@ class ThumbnailStrip(QListWidget):
         self._timer = QTimer(self, interval=0)
         self._timer.timeout.connect(self._decode_some)
         self._labels: dict[str, ImageLabels] = {}
+        self._items: dict[str, QListWidgetItem] = {}
         self._updating = False
         self.currentItemChanged.connect(self._on_current_changed)
 
     # --- content ---------------------------------------------------------------------------------
     def set_targets(self, targets, current: str | None) -> None:
-        """Show ``targets`` (ImageLabels, in display order) with ``current`` highlighted."""
+        """Show ``targets`` (ImageLabels, in display order) with ``current`` highlighted.
+
+        Only tiles whose labels changed are repainted (unchanged images are the same objects).
+        """
         self._updating = True
         try:
             order = [t.image for t in targets]
-            self._labels = {t.image: t for t in targets}
+            previous, self._labels = self._labels, {t.image: t for t in targets}
             if order != self.paths():
                 self.clear()
+                self._items = {}
+                previous = {}
                 for path in order:
                     item = QListWidgetItem(os.path.basename(path))
                     item.setData(PATH_ROLE, path)
                     item.setSizeHint(self.gridSize())
                     self.addItem(item)
-            for row in range(self.count()):
-                self._refresh(self.item(row))
-            rows = {path: row for row, path in enumerate(order)}
-            if current in rows:
-                self.setCurrentRow(rows[current])
-                self.scrollToItem(self.item(rows[current]))
+                    self._items[path] = item
+            for target in targets:
+                if previous.get(target.image) is not target:
+                    self._refresh(self._items[target.image])
+            if current in self._items:
+                self.setCurrentItem(self._items[current])
+                self.scrollToItem(self._items[current])
             else:
                 self.setCurrentRow(-1)
         finally:
@@ -111,7 +118,7 @@ class ThumbnailStrip(QListWidget):
 
     def state(self, path: str) -> str:
         """The state shown for ``path`` (for tests and the status bar)."""
-        return self.item(self.paths().index(path)).data(STATE_ROLE)
+        return self._items[path].data(STATE_ROLE)
 
     def _refresh(self, item: QListWidgetItem) -> None:
         path = item.data(PATH_ROLE)
@@ -161,8 +168,8 @@ class ThumbnailStrip(QListWidget):
                 reader.setScaledSize(size.scaled(TILE, TILE, Qt.AspectRatioMode.KeepAspectRatio))
             image = reader.read()
             self._thumbs[path] = None if image.isNull() else QPixmap.fromImage(image)
-            if path in self.paths():
-                item = self.item(self.paths().index(path))
+            if path in self._items:
+                item = self._items[path]
                 labels = self._labels[path]
                 item.setIcon(QIcon(self._tile(path, target_state(labels), len(labels.flagged))))
         if not self._queue:

@@ -139,7 +139,7 @@ class LabelingWindow(QMainWindow):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
         self._stopped = False
-        QApplication.instance().aboutToQuit.connect(self.shutdown)  # never destroy a running QThread
+        QApplication.instance().aboutToQuit.connect(self._on_app_quit)
         self.resize(1500, 920)
         self.set_project(project)
 
@@ -343,7 +343,8 @@ class LabelingWindow(QMainWindow):
             return []
         labels = self.project.labels
         if self.actions_by_name["worst_first"].isChecked():  # reviewed ones need no review: last
-            return sorted((labels.image(path) for path in labels.worst_first()), key=lambda t: t.reviewed)
+            by_path = {t.image: t for t in labels.targets}
+            return sorted((by_path[path] for path in labels.worst_first()), key=lambda t: t.reviewed)
         return list(labels.targets)
 
     def _refresh(self) -> None:
@@ -967,12 +968,19 @@ class LabelingWindow(QMainWindow):
         super().closeEvent(event)
 
     @Slot()
+    def _on_app_quit(self) -> None:
+        """The application quits with this window open (e.g. its parent closed): keep the work, stop the threads."""
+        if not self._stopped:
+            self.autosave()
+        self.shutdown()
+
     def shutdown(self) -> None:
         """Stop the timer and both threads (idempotent): on close, and when the application quits."""
         if self._stopped:
             return
         self._stopped = True
         self.autosave_timer.stop()
+        self._job += 1  # results still queued for this window are ignored
         self.transfer_worker.current_job = -1
         self.transfer_thread.stop()  # waits for the target being computed
         self.loader.stop()
