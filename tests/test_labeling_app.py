@@ -357,3 +357,16 @@ def test_closing_asks_first_and_quitting_the_app_keeps_the_work(make_window, tmp
     discarding.autosave()
     assert os.path.exists(discarding.project.autosave_path)
     assert discarding.close() and not os.path.exists(discarding.project.autosave_path)
+
+
+def test_an_unsaved_session_is_offered_back_before_a_new_one_replaces_it(make_window, qtbot, asked):
+    crashed = make_window()
+    assert crashed.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)
+    crashed.project.move_points(CAT_A, ["nose"], 3, 4)
+    crashed.autosave()  # ... and then the process died
+    assert not crashed.actions_by_name["recover"].isEnabled()  # its own autosave
+    later = make_window(answer="Recover it")
+    assert later.actions_by_name["recover"].isEnabled()
+    assert not later.import_keypoints(os.path.join(LABELS, "chelsea_coco.json"), CAT_A)
+    assert asked[-1][0] == "Unsaved session found"
+    assert later.project.labels == crashed.project.labels

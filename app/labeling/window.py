@@ -385,7 +385,8 @@ class LabelingWindow(QMainWindow):
         source = labels.source
         size = f"{source.size[0]}x{source.size[1]}, " if source.size else ""
         shown = sum(p.visibility != ABSENT for p in source.points)
-        self.source_title.setText(f"<b>Source</b> {os.path.basename(source.image)} ({size}{shown} keypoints)")
+        self.source_title.setText(f"<b>Source</b> {os.path.basename(source.image)} "
+                                  f"({size}{shown} keypoint{'' if shown == 1 else 's'})")
         if self.current is None:
             self.target_title.setText("<b>Target</b> none yet")
             return
@@ -410,9 +411,12 @@ class LabelingWindow(QMainWindow):
         n["redo"].setEnabled(has and self.project.redo_text is not None)
         n["undo"].setText(f"&Undo {self.project.undo_text}" if has and self.project.undo_text else "&Undo")
         n["redo"].setText(f"&Redo {self.project.redo_text}" if has and self.project.redo_text else "&Redo")
-        n["recover"].setEnabled(os.path.exists(self._untitled_autosave()))
+        untitled = self._untitled_autosave()
+        n["recover"].setEnabled(os.path.exists(untitled) and not (has and self.project.autosave_path == untitled))
         for _only, action in self.export_actions:
             action.setEnabled(has)
+        for box in (self.min_confidence, self.max_fb):
+            box.setEnabled(has)
         name = os.path.basename(self.project.path) if has and self.project.path else "unsaved project"
         self.setWindowTitle(f"Label transfer — {name}{' *' if has and self.project.modified else ''}")
 
@@ -665,6 +669,7 @@ class LabelingWindow(QMainWindow):
             return
         self._job += 1
         self._running = True
+        self.message_bar.hide()
         self.transfer_worker.current_job = self._job
         self.progress.setRange(0, len(paths))
         self.progress.setValue(0)
@@ -745,8 +750,17 @@ class LabelingWindow(QMainWindow):
         if path and os.path.exists(path):
             os.remove(path)
 
-    def _new_project(self, labels) -> None:
-        self.set_project(Project(labels, autosave_path=self._untitled_autosave()))
+    def _new_project(self, labels) -> bool:
+        """Show a new unsaved project; first offer to recover an unsaved session its autosave would replace."""
+        untitled = self._untitled_autosave()
+        mine = self.project is not None and self.project.autosave_path == untitled
+        if os.path.exists(untitled) and not mine and self.ask(
+                "Unsaved session found", "A session that was never saved (the window closed or crashed) "
+                "can still be recovered. Recover it instead, or discard it?", ("Recover it", "Discard it")) == "Recover it":
+            self._open_untitled()
+            return False
+        self.set_project(Project(labels, autosave_path=untitled))
+        return True
 
     def new_from_image(self, path: str) -> None:
         """A new project whose source is the image at ``path``, with no keypoints yet (click to add)."""
@@ -757,8 +771,8 @@ class LabelingWindow(QMainWindow):
         except ValueError as exc:
             self.show_error(f"Cannot open the source image: {exc}")
             return
-        self._new_project(new_project(ImageLabels(os.path.abspath(path), size)))
-        self.status_text.setText("Click the source image to add keypoints, then add targets (Ctrl+T).")
+        if self._new_project(new_project(ImageLabels(os.path.abspath(path), size))):
+            self.status_text.setText("Click the source image to add keypoints, then add targets (Ctrl+T).")
 
     def import_keypoints(self, path: str, image: str | None = None) -> bool:
         """Start a project from a keypoint file (labelme / COCO JSON, CSV name,x,y, or our exports).
@@ -787,7 +801,8 @@ class LabelingWindow(QMainWindow):
                 [t.image for t in old.labels.targets if t.image != image])
             if not self._maybe_save():
                 return False
-        self._new_project(labels)
+        if not self._new_project(labels):
+            return False
         self.status_text.setText(f"Imported {len(labels.source.points)} keypoints from {os.path.basename(path)}.")
         return True
 
@@ -811,9 +826,12 @@ class LabelingWindow(QMainWindow):
         return True
 
     def recover_unsaved(self) -> None:
+        """Open the autosave of a session that was never saved (it stays unsaved until Save As)."""
+        if os.path.exists(self._untitled_autosave()) and self._maybe_save():
+            self._open_untitled()
+
+    def _open_untitled(self) -> None:
         path = self._untitled_autosave()
-        if not os.path.exists(path) or not self._maybe_save():
-            return
         try:
             self.set_project(Project(read_project(path), autosave_path=path))
         except ValueError as exc:
