@@ -28,18 +28,20 @@ class PointsTableModel(QStandardItemModel):
         self.points = points
 
     def refresh(self) -> None:
-        """Make the rows match the list: rebuilt when points came or went, else only changed cells."""
+        """Make the rows match the list: new points are appended, changed cells rewritten, and
+        the rows rebuilt only when points were removed."""
         ids = [p.id for p in self.points.points]
-        if ids != [int(self.item(row, 0).text()) for row in range(self.rowCount())]:
+        shown = [int(self.item(row, 0).text()) for row in range(self.rowCount())]
+        if ids[:len(shown)] != shown:
             self.setRowCount(0)
-            for point in self.points.points:
-                self.appendRow([_cell(text) for text in _row_texts(point)])
-            return
-        for row, point in enumerate(self.points.points):
+            shown = []
+        for row, point in enumerate(self.points.points[:len(shown)]):
             for column, text in enumerate(_row_texts(point)[3:], start=3):
                 item = self.item(row, column)
                 if item.text() != text:
                     item.setText(text)
+        for point in self.points.points[len(shown):]:
+            self.appendRow([_cell(text) for text in _row_texts(point)])
 
 
 def _row_texts(point: Point) -> list[str]:

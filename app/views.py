@@ -118,14 +118,43 @@ class PointMarker(QGraphicsEllipseItem):
             self.setBrush(QColor(255, 220, 0) if chosen else QColor(0, 200, 255))
 
 
+class ItemPool:
+    """Hidden, ready-made items of one kind in a view, shown on demand.
+
+    Adding an item to a scene repaints the whole view, but showing a hidden one repaints only
+    its own few pixels; so items are made in batches and returned here instead of deleted.
+    """
+
+    BATCH = 16
+
+    def __init__(self, view: "ImageView", make, z: float):
+        self.view, self.make, self.z = view, make, z
+        self.spare: list[QGraphicsItem] = []
+
+    def take(self) -> QGraphicsItem:
+        if not self.spare:
+            for _ in range(self.BATCH):
+                item = self.view.add_overlay(self.make(), self.z)
+                item.setVisible(False)
+                self.spare.append(item)
+        item = self.spare.pop()
+        item.setVisible(True)
+        return item
+
+    def give_back(self, item: QGraphicsItem) -> None:
+        item.setVisible(False)
+        self.spare.append(item)
+
+
 class MarkerLayer:
     """Numbered point markers on one view and, optionally, an outline per point in image pixels."""
 
     def __init__(self, view: "ImageView", z: float):
-        self.view, self.z = view, z
         self.markers: dict[int, PointMarker] = {}
         self.outline_items: dict[int, QGraphicsPathItem] = {}
         self._shown_outlines: dict[int, np.ndarray] = {}  # what each outline item draws now
+        self._marker_pool = ItemPool(view, PointMarker, z + 0.1)
+        self._outline_pool = ItemPool(view, _outline_item, z)
         self.positions = np.zeros((0, 2))
         self.outlines: np.ndarray | None = None
 
@@ -135,36 +164,36 @@ class MarkerLayer:
         ids = list(ids)
         self.positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
         self.outlines = None if outlines is None else np.asarray(outlines, dtype=np.float64)
-        for items in (self.markers, self.outline_items):
-            for point_id in set(items) - set(ids):
-                self.view.view_box.removeItem(items.pop(point_id))
-                self._shown_outlines.pop(point_id, None)
+        for point_id in set(self.markers) - set(ids):
+            self._marker_pool.give_back(self.markers.pop(point_id))
+        for point_id in set(self.outline_items) - (set() if self.outlines is None else set(ids)):
+            self._outline_pool.give_back(self.outline_items.pop(point_id))
+            self._shown_outlines.pop(point_id)
         for index, (point_id, (x, y), text) in enumerate(zip(ids, self.positions, texts)):
             marker = self.markers.get(point_id)
             if marker is None:
-                marker = self.markers[point_id] = self.view.add_overlay(PointMarker(), self.z + 0.1)
+                marker = self.markers[point_id] = self._marker_pool.take()
             if (marker.x(), marker.y()) != (x, y):
                 marker.setPos(x, y)
             marker.set_chosen(point_id in selected)
             marker.label.set_text(text)
             if self.outlines is not None:
-                outline = self.outlines[index]
-                if not np.array_equal(self._shown_outlines.get(point_id), outline):  # unchanged: no repaint
-                    self._shown_outlines[point_id] = outline
-                    self._outline(point_id).setPath(_closed_path(outline))
-        if self.outlines is None:
-            for point_id in list(self.outline_items):
-                self.view.view_box.removeItem(self.outline_items.pop(point_id))
-            self._shown_outlines.clear()
+                self._set_outline(point_id, self.outlines[index])
 
-    def _outline(self, point_id: int) -> QGraphicsPathItem:
-        item = self.outline_items.get(point_id)
-        if item is None:
-            pen = QPen(QColor(255, 230, 60), 2.0)
-            pen.setCosmetic(True)
-            item = self.outline_items[point_id] = self.view.add_overlay(QGraphicsPathItem(), self.z)
-            item.setPen(pen)
-        return item
+    def _set_outline(self, point_id: int, outline: np.ndarray) -> None:
+        if point_id not in self.outline_items:
+            self.outline_items[point_id] = self._outline_pool.take()
+        if not np.array_equal(self._shown_outlines.get(point_id), outline):  # unchanged: no repaint
+            self._shown_outlines[point_id] = outline
+            self.outline_items[point_id].setPath(_closed_path(outline))
+
+
+def _outline_item() -> QGraphicsPathItem:
+    pen = QPen(QColor(255, 230, 60), 2.0)
+    pen.setCosmetic(True)
+    item = QGraphicsPathItem()
+    item.setPen(pen)
+    return item
 
 
 def _closed_path(points: np.ndarray) -> QPainterPath:
