@@ -309,7 +309,7 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_load_failed(self, message: str) -> None:
         self.status_text.setText("Could not open the image; the previous pair is still shown.")
-        self.show_message("Cannot open image", message)
+        self._report("Cannot open image", message)
 
     def _remember_pair(self, source_path: str, target_path: str) -> None:
         pair = [os.path.abspath(source_path), os.path.abspath(target_path)]
@@ -414,11 +414,7 @@ class MainWindow(QMainWindow):
             self.device_info.setText("Running on: none (the model failed to load)")
         self.progress.setRange(0, 1)
         self.status_text.setText(message)
-        if self.screenshot_path:
-            print(f"rtn-studio: {message}", file=sys.stderr)
-            QApplication.instance().exit(1)
-            return
-        self.show_message("Matching failed", message)
+        self._report("Matching failed", message)
 
     # ----- the shown iteration -----------------------------------------------------------
 
@@ -667,6 +663,14 @@ class MainWindow(QMainWindow):
         QApplication.instance().exit(0 if ok else 1)
 
     # ----- messages and closing ----------------------------------------------------------
+
+    def _report(self, title: str, text: str) -> None:
+        """Show an error; in screenshot mode print it and exit with status 1 instead."""
+        if self.screenshot_path:
+            print(f"rtn-studio: {text}", file=sys.stderr)
+            QApplication.instance().exit(1)
+        else:
+            self.show_message(title, text)
 
     def _message_box(self, title: str, text: str) -> None:
         """Non-blocking warning: the event loop (and the worker's results) keep flowing."""

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 
 from app.main_window import SAMPLE_PAIR, MainWindow
@@ -273,6 +274,31 @@ def test_large_photo_opens_without_blocking_the_gui(make_window, qtbot, tmp_path
     window.add_point(225, 150)
     target = window.points.points[0].target
     assert 0 <= target[0] <= width and 0 <= target[1] <= height
+
+
+def test_dropping_a_file_opens_it_and_the_pair_is_remembered(window, qtbot):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(SAMPLE_PAIR[0])])
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    first = window.result
+    window.target_view.dropEvent(drop)
+    qtbot.waitUntil(lambda: window.target.path == SAMPLE_PAIR[0], timeout=10_000)
+    wait_complete(qtbot, window)
+    assert window.result is not first and window.result.target_size == (451, 300)
+    assert window.recent_pairs()[:2] == [[SAMPLE_PAIR[0], SAMPLE_PAIR[0]], list(SAMPLE_PAIR)]
+    window._fill_recent_menu()
+    assert len(window.recent_menu.actions()) == 2
+
+
+def test_linked_zoom_shows_the_same_part_of_both_images(window):
+    window.toggles["linked"].setChecked(True)
+    window.source_view.view_box.setRange(xRange=(100, 200), yRange=(50, 150), padding=0)
+    source = window.source_view.view_box.viewRect()
+    target = window.target_view.view_box.viewRect()
+    scale = 640 / 451
+    assert (target.center().x() + 0.5) == pytest.approx((source.center().x() + 0.5) * scale, rel=0.02)
+    assert target.width() <= 1.05 * source.width() * scale or target.height() <= 1.05 * source.height() * 426 / 300
 
 
 def test_closing_during_a_run_is_quick(make_window, qtbot):
