@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self.show_message = show_message or self._message_box
         self.device_key, self.weights = device or "auto", weights or ""
         self.model_device = ""  # set once the model is ready
+        self.model_failed = False
         self.source = self.target = None  # LoadedImage
         self.result = None  # newest snapshot of the current pair
         self.iteration = 0.0  # the shown iteration, fractional while playing
@@ -335,6 +336,7 @@ class MainWindow(QMainWindow):
 
     def _load_model(self) -> None:
         self.model_device = ""
+        self.model_failed = False
         self.device_label.setText(f"model: loading ({self.device_key})…")
         self.request_model.emit(self.device_key, self.weights)
 
@@ -365,6 +367,10 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, 0)  # busy until the first iteration says how many there are
         self._rebuild_grid()
         self._rebuild_points_track()
+        if self.model_failed:
+            self.progress.setRange(0, 1)
+            self.status_text.setText("No model is loaded: choose a device in the Device menu to try again.")
+            return
         self.status_text.setText("Matching…" if self.model_device else "Loading the model, then matching…")
         self.request_match.emit(self._job, self.source, self.target)
 
@@ -409,11 +415,14 @@ class MainWindow(QMainWindow):
     def _on_match_failed(self, job: int, message: str) -> None:
         if job not in (MODEL_JOB, self._job):
             return
-        if job == MODEL_JOB:
-            self.device_label.setText("model: failed")
-            self.device_info.setText("Running on: none (the model failed to load)")
         self.progress.setRange(0, 1)
+        if job != MODEL_JOB and self.model_failed:
+            return  # the model's own failure has been reported; the status bar keeps saying why
         self.status_text.setText(message)
+        if job == MODEL_JOB:
+            self.model_failed = True
+            self.device_label.setText("model: failed")
+            self.device_info.setText("Running on: none (the model failed to load; choose a device)")
         self._report("Matching failed", message)
 
     # ----- the shown iteration -----------------------------------------------------------
