@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QBuffer, QElapsedTimer, QIODevice, QRectF, QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QSlider, QSpinBox,
                                QStyle, QToolBar, QVBoxLayout, QWidget)
@@ -30,7 +30,9 @@ from .points_table import PointsTable
 from .views import ImageView, MarkerLayer, PolylineItem, cross_marker, titled_panes
 from .workers import MODEL_JOB, ImageLoader, MatchWorker, WorkerThread, default_matcher, device_choices
 
-SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "samples")
+RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
+SAMPLES = os.path.join(RESOURCES, "samples")
+ICON = os.path.join(RESOURCES, "icons", "rtn-studio.svg")
 SAMPLE_PAIR = (os.path.join(SAMPLES, "cat-chelsea.png"), os.path.join(SAMPLES, "cat-pexels-20787.jpg"))
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp);;All files (*)"
 SECONDS_PER_ITERATION = 0.6  # playback speed
@@ -50,6 +52,7 @@ class MainWindow(QMainWindow):
                  settings: QSettings | None = None, show_message=None):
         super().__init__()
         self.setWindowTitle("RTN Studio")
+        self.setWindowIcon(QIcon(ICON))
         self.settings = settings if settings is not None else QSettings("RTN Studio", "RTN Studio")
         self.show_message = show_message or self._message_box
         self.device_key, self.weights = device or "auto", weights or ""
