@@ -1,6 +1,8 @@
 """The label-transfer window: import, worker transfer with thumbnails, corrections by mouse and keys,
 undo/redo, sessions with autosave, export. Offscreen; the model is the untrained RTN (fast)."""
 import os
+import shutil
+import tempfile
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -20,7 +22,19 @@ from rtn_core.transfer import transfer_into
 from test_transfer import CAT_A, CAT_B, LABELS, FakeMatcher
 
 DEMO = "/work/shared/demo"
-COFFEE = os.path.join(DEMO, "coffee-skimage.png") if os.path.exists(os.path.join(DEMO, "coffee-skimage.png")) else CAT_A
+
+
+def demo_image(name: str) -> str:
+    """A demo photo, or (where the demo folder is missing) a copy of a sample under that name."""
+    path = os.path.join(DEMO, name)
+    if os.path.exists(path):
+        return path
+    copy = os.path.join(tempfile.mkdtemp(prefix="rtn-labeling-"), name)
+    shutil.copy(CAT_B, copy)
+    return copy
+
+
+COFFEE, DOG = demo_image("coffee-skimage.png"), demo_image("dog-pexels-452772.jpg")
 
 
 @pytest.fixture(scope="module")
@@ -370,3 +384,15 @@ def test_an_unsaved_session_is_offered_back_before_a_new_one_replaces_it(make_wi
     assert not later.import_keypoints(os.path.join(LABELS, "chelsea_coco.json"), CAT_A)
     assert asked[-1][0] == "Unsaved session found"
     assert later.project.labels == crashed.project.labels
+
+
+def test_cancel_stops_between_targets_and_keeps_what_was_done(make_window, qtbot, tmp_path):
+    labels = read_source(os.path.join(LABELS, "chelsea.csv"), CAT_A, (451, 300)).add_targets([CAT_B, COFFEE, DOG])
+    window = make_window(Project(labels), matcher=SlowMatcher())
+    window.start_transfer()
+    qtbot.waitUntil(lambda: window.progress.value() >= 1, timeout=20_000)
+    window.cancel_transfer()
+    assert not window.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: not window.transferring, timeout=20_000)
+    assert "cancelled" in window.status_text.text()
+    assert window.strip.state(CAT_B) == "done" and window.strip.state(DOG) == "pending"

@@ -37,7 +37,8 @@ class TransferWorker(QObject):
     @Slot(int, object, object, object)
     def run(self, job: int, source: ImageLabels, paths, settings) -> None:
         """Transfer ``source``'s keypoints to each of ``paths``, emitting one result per target."""
-        if job != self.current_job:
+        if job != self.current_job:  # cancelled (or replaced) before it started
+            self.finished.emit(job, True)
             return
         try:
             if self._matcher is None:
