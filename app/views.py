@@ -24,7 +24,7 @@ class PolylineItem(pg.GraphicsObject):
 
     def __init__(self, colour=(255, 255, 255), width: float = 1.0):
         super().__init__()
-        # painted once into a pixmap and reused until the lines change (clicks, pans of other items)
+        # painted into a pixmap once and reused while the lines stay the same (e.g. under new markers)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._width = width
         self._groups: list[tuple[QPen, np.ndarray | None]] = [(self._pen(colour), None)]
@@ -56,14 +56,14 @@ class PolylineItem(pg.GraphicsObject):
                 if len(chosen):
                     self._paths.append((pen, _polyline_path(chosen)))
             low, high = lines.reshape(-1, 2).min(axis=0), lines.reshape(-1, 2).max(axis=0)
-            self._bounds = QRectF(low[0], low[1], high[0] - low[0], high[1] - low[1])
+            pad = 0.01 * float(max(high - low)) + 0.5  # room for the stroke's width at any zoom
+            self._bounds = QRectF(low[0] - pad, low[1] - pad, high[0] - low[0] + 2 * pad, high[1] - low[1] + 2 * pad)
         self.update()
 
     def boundingRect(self) -> QRectF:
         return self._bounds
 
     def paint(self, painter, *args) -> None:
-        painter.setRenderHint(painter.RenderHint.Antialiasing, True)
         for pen, path in self._paths:
             painter.setPen(pen)
             painter.drawPath(path)
@@ -291,9 +291,7 @@ class ImageView(pg.GraphicsView):
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
-    def dragMoveEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+    dragMoveEvent = dragEnterEvent
 
     def dropEvent(self, event) -> None:
         urls = [url for url in event.mimeData().urls() if url.isLocalFile()]

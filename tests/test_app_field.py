@@ -1,0 +1,67 @@
+"""The app's Qt-free parts: field geometry, the iteration cache, the warped blend, the point list."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from app.field import FieldTrack, parallelograms, sample_grid, warp_source_onto_target
+from app.points import ADDED, MATCHED, REMOVED, SELECTED, PointList
+from rtn_core.result import CorrespondenceResult, Iteration
+
+
+def shifted_result(size, shifts) -> CorrespondenceResult:
+    """A result whose iteration k moves every point by shifts[k] normalised units, A = identity."""
+    iterations = []
+    for shift in shifts:
+        field = torch.zeros(6, 4, 4)
+        field[0] = field[3] = 1.0
+        field[4], field[5] = shift
+        iterations.append(Iteration(field, torch.full((4, 4), 0.5), 16))
+    return CorrespondenceResult(size, size, iterations, total_iterations=len(shifts) - 1)
+
+
+def test_identity_glyphs_are_the_grid_squares():
+    points, half = sample_grid((200, 100), 4)
+    outlines = parallelograms(points, np.broadcast_to(np.eye(2), (16, 2, 2)), half)
+    assert outlines.shape == (16, 5, 2)
+    np.testing.assert_allclose(outlines[:, :4].mean(axis=1), points)
+    np.testing.assert_allclose(np.ptp(outlines, axis=1), 2 * half)
+
+
+def test_track_interpolates_between_iterations_and_keeps_its_cache():
+    size = (100, 80)
+    result = shifted_result(size, [(0.0, 0.0), (0.2, -0.1)])
+    track = FieldTrack([[10.0, 20.0], [50.0, 40.0]], result)
+    start, end = track.at(0)[0], track.at(1)[0]
+    np.testing.assert_allclose(end - start, [[10.0, -4.0]] * 2, atol=1e-4)  # 0.2 * 100 / 2, -0.1 * 80 / 2
+    np.testing.assert_allclose(track.at(0.25)[0], 0.75 * start + 0.25 * end)
+    grown = CorrespondenceResult(**{**result.__dict__, "iterations": result.iterations + [result.iterations[1]]})
+    cached = track.iteration(1)
+    track.result = grown
+    assert track.iteration(1) is cached and track.count == 3
+
+
+def test_warped_blend_of_an_identity_field_is_the_source():
+    rng = np.random.default_rng(0)
+    source = np.kron(rng.integers(0, 255, (12, 16, 3)), np.ones((10, 10, 1))).astype(np.uint8)  # 160x120 blocks
+    blend = warp_source_onto_target(shifted_result((160, 120), [(0.0, 0.0)]), 0, source)
+    assert blend.shape == (120, 160, 4) and (blend[..., 3] == 255).all()
+    assert np.abs(blend[..., :3].astype(int) - source).mean() < 3
+
+
+def test_point_list_numbers_selects_and_notifies():
+    points, events = PointList(), []
+    points.subscribe(events.append)
+    points.add(1, 2)
+    points.add(3, 4, target=(5, 6), confidence=0.5)
+    assert [p.id for p in points.points] == [1, 2] and points.selected == {2}
+    points.select({1})
+    points.set_matches([(7, 8), (9, 10)], [0.1, 0.2])
+    assert points.points[0].target == (7.0, 8.0) and points.points[1].confidence == pytest.approx(0.2)
+    points.remove_selected()
+    assert [p.id for p in points.points] == [2] and points.selected == set()
+    points.clear()
+    points.add(0, 0)
+    assert points.points[0].id == 1
+    assert events == [ADDED, ADDED, SELECTED, MATCHED, REMOVED, REMOVED, ADDED]
