@@ -169,6 +169,7 @@ class KeypointLayer(QObject):
         self.background = view.add_overlay(_BackgroundItem(self), 8)
         self.graph = view.add_overlay(_PointsItem(self), 30)
         self.captions: list[pg.TextItem] = []
+        view.view_box.sigRangeChanged.connect(lambda *_: self.place_captions())  # zoom changes the overlaps
 
     # --- showing -----------------------------------------------------------------------------
     def show_labels(self, labels: ImageLabels | None, names=(), skeleton=(), selected=frozenset()) -> None:
@@ -194,10 +195,11 @@ class KeypointLayer(QObject):
             brushes, pens, sizes, symbols = [], [], [], []
             for p in points:
                 colour = point_colour(p)
-                alpha = 90 if p.visibility == OCCLUDED else 255  # occluded: see-through fill
-                brushes.append(pg.mkBrush(*colour, alpha))
+                occluded = p.visibility == OCCLUDED  # hollow: a ring in the point's colour
+                brushes.append(pg.mkBrush(*colour, 0 if occluded else 255))
                 chosen = p.name in self.selected
-                pens.append(pg.mkPen(SELECTED if chosen else (0, 0, 0), width=3.5 if chosen else 1.5))
+                outline = SELECTED if chosen else colour if occluded else (0, 0, 0)
+                pens.append(pg.mkPen(outline, width=3.5 if chosen or occluded else 1.5))
                 sizes.append((18 if chosen else 11) + (3 if p.manual else 0))  # diamonds look smaller
                 symbols.append("d" if p.manual else "o")  # manual points are diamonds
             self.graph.setData(pos=shown.copy(), adj=np.array(edges, dtype=int).reshape(-1, 2),
@@ -214,6 +216,26 @@ class KeypointLayer(QObject):
             caption.setText(point_caption(p, self.scores), color=point_colour(p) if p.flags else (235, 235, 235))
             caption.setPos(x, y)
             caption.setZValue(32 if p.name in self.selected else 31)  # a selected point's text stays readable
+        self.place_captions()
+
+    def place_captions(self) -> None:
+        """Put each caption at the first corner of its point (above right, below right, above left,
+        below left) where it overlaps no caption placed before, in screen pixels; else above right."""
+        width, height = self.view.view_box.viewPixelSize()
+        if not self.captions or not width or not height:
+            return
+        placed: list[QRectF] = []
+        for caption in self.captions:
+            if not caption.isVisible():
+                continue
+            x, y = caption.pos().x() / width, caption.pos().y() / height  # screen pixels
+            size = caption.textItem.boundingRect()
+            w, h = size.width(), size.height()
+            options = [((-0.05, 1.05), QRectF(x, y - h, w, h)), ((-0.05, -0.05), QRectF(x, y, w, h)),
+                       ((1.05, 1.05), QRectF(x - w, y - h, w, h)), ((1.05, -0.05), QRectF(x - w, y, w, h))]
+            anchor, rect = next((o for o in options if not any(o[1].intersects(r) for r in placed)), options[0])
+            caption.setAnchor(anchor)
+            placed.append(rect)
 
     # --- gestures (called by the items; public so tests can drive them in image pixels) ----------
     def click_point(self, index: int, modifiers) -> None:

@@ -186,7 +186,7 @@ class LabelingWindow(QMainWindow):
             f"<span style='color:rgb{FLAGGED['low_confidence']}'>●</span> low confidence &nbsp; "
             f"<span style='color:rgb{FLAGGED['fb_fail']}'>●</span> fb fail &nbsp; "
             f"<span style='color:rgb{FLAGGED['lr_swap']}'>●</span> L/R swap<br>"
-            f"<span style='color:rgb{MANUAL}'>◆</span> manual (placed or corrected) &nbsp; faded: occluded "
+            f"<span style='color:rgb{MANUAL}'>◆</span> manual (placed or corrected) &nbsp; hollow: occluded "
             "&nbsp; white ring: selected")
         legend.setWordWrap(True)
         self.min_confidence = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=1.0, singleStep=0.05)
