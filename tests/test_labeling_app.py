@@ -396,3 +396,28 @@ def test_cancel_stops_between_targets_and_keeps_what_was_done(make_window, qtbot
     qtbot.waitUntil(lambda: not window.transferring, timeout=20_000)
     assert "cancelled" in window.status_text.text()
     assert window.strip.state(CAT_B) == "done" and window.strip.state(DOG) == "pending"
+
+
+def test_place_a_missing_point_by_clicking_and_delete_on_the_source(make_window, qtbot, tmp_path):
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    shutil.copy(CAT_B, folder / "a.jpg")
+    (folder / "notes.txt").write_text("not an image")
+    window = make_window(corrected_project(tmp_path))
+    window.add_targets([str(folder)])  # a folder: its images
+    new = str(folder / "a.jpg")
+    assert window.strip.paths() == [CAT_B, new] and window.current == CAT_B  # where the user was
+    wait_shown(qtbot, window)
+    window.table.selectRow(window.table.names.index("left_ear"))  # left_ear is missing on the target
+    assert window.project.selection.names == {"left_ear"}
+    view = window.target_view
+    click(view, widget_pos(view, 100, 50))
+    placed = window.project.labels.image(CAT_B).point("left_ear")
+    assert placed is not None and placed.manual and placed.x == pytest.approx(100, abs=2)
+    source = window.project.labels.source.image
+    window.project.select(source, ["right_ear"])
+    QTest.keyClick(window, Qt.Key.Key_Delete)  # on the source: the keypoint goes everywhere
+    assert "right_ear" not in window.project.labels.names
+    assert window.project.labels.image(CAT_B).point("right_ear") is None
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert "right_ear" in window.project.labels.names
