@@ -3,8 +3,9 @@ in a worker thread, review and correct them, save the session, export the labels
 
 The window is a controller over a Qt-free :class:`rtn_core.project.Project`: every edit is a Project
 call (one undo step), and the views only redraw when the Project says something changed. No label
-logic lives here. Dialogs are only opened by the ``*_dialog`` entry points and by ``ask``, which tests
-replace, so every action can also be driven with explicit paths.
+logic lives here. File dialogs open only from the ``*_dialog`` menu entry points (and from
+``import_keypoints`` when the keypoint file names no readable image and none is given); questions go
+through ``ask``, which tests replace. So every action can be driven with explicit paths.
 """
 from __future__ import annotations
 
@@ -498,8 +499,10 @@ class LabelingWindow(QMainWindow):
         selection = self.project.selection
         names = set(names)
         if additive and selection.image == path:
-            names = (selection.names | names) if len(names) != 1 or not names <= selection.names \
-                else selection.names - names  # Ctrl-click on a selected point removes it
+            if len(names) == 1 and names <= selection.names:
+                names = selection.names - names  # Ctrl-click on a selected point deselects it
+            else:
+                names = selection.names | names
         self.project.select(path, names)
 
     def _on_point_clicked(self, layer: KeypointLayer, name: str, additive: bool) -> None:
