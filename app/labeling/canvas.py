@@ -211,11 +211,11 @@ class KeypointLayer(QObject):
         while len(self.captions) < len(points):
             caption = pg.TextItem(anchor=(-0.05, 1.05), fill=pg.mkBrush(0, 0, 0, 150))
             caption.setFont(CAPTION_FONT)
-            self.captions.append(self.view.add_overlay(caption, 31))
+            self.captions.append(self.view.add_overlay(caption, 28))
         for caption, p, (x, y) in zip(self.captions, points, shown):
             caption.setText(point_caption(p, self.scores), color=point_colour(p) if p.flags else (235, 235, 235))
             caption.setPos(x, y)
-            caption.setZValue(32 if p.name in self.selected else 31)  # a selected point's text stays readable
+            caption.setZValue(29 if p.name in self.selected else 28)  # under the markers; a selected point's on top
         self.place_captions()
 
     def place_captions(self) -> None:
@@ -224,16 +224,16 @@ class KeypointLayer(QObject):
         width, height = self.view.view_box.viewPixelSize()
         if not self.captions or not width or not height:
             return
+        centres = [(c.pos().x() / width, c.pos().y() / height) for c in self.captions]  # screen pixels
+        markers = [QRectF(x - 8, y - 8, 16, 16) for x, y in centres]
         placed: list[QRectF] = []
-        for caption in self.captions:
-            if not caption.isVisible():
-                continue
-            x, y = caption.pos().x() / width, caption.pos().y() / height  # screen pixels
+        for index, (caption, (x, y)) in enumerate(zip(self.captions, centres)):
             size = caption.textItem.boundingRect()
-            w, h = size.width(), size.height()
-            options = [((-0.05, 1.05), QRectF(x, y - h, w, h)), ((-0.05, -0.05), QRectF(x, y, w, h)),
-                       ((1.05, 1.05), QRectF(x - w, y - h, w, h)), ((1.05, -0.05), QRectF(x - w, y, w, h))]
-            anchor, rect = next((o for o in options if not any(o[1].intersects(r) for r in placed)), options[0])
+            w, h = size.width() + 4, size.height()
+            options = [((-0.05, 1.05), QRectF(x + 2, y - h, w, h)), ((-0.05, -0.05), QRectF(x + 2, y, w, h)),
+                       ((1.05, 1.05), QRectF(x - w - 2, y - h, w, h)), ((1.05, -0.05), QRectF(x - w - 2, y, w, h))]
+            taken = placed + markers[:index] + markers[index + 1:]  # other captions and other points
+            anchor, rect = next((o for o in options if not any(o[1].intersects(r) for r in taken)), options[0])
             caption.setAnchor(anchor)
             placed.append(rect)
 
