@@ -490,7 +490,10 @@ class MainWindow(QMainWindow):
         self.redraw()
 
     def _rebuild_points_track(self) -> None:
-        self.points_track = FieldTrack(self.points.source_array(), self.result)
+        """A track of the listed points (kept when it already has them, as after ``add_point``)."""
+        points = self.points.source_array()
+        if self.points_track.result is not self.result or not np.array_equal(self.points_track.points, points):
+            self.points_track = FieldTrack(points, self.result)
 
     def redraw(self) -> None:
         """Redraw every overlay for the shown iteration."""
@@ -573,8 +576,9 @@ class MainWindow(QMainWindow):
         """Add a numbered source point with its match at the shown iteration, if a result exists."""
         target = confidence = None
         if self.result is not None:
-            matches, _, confidences = FieldTrack([[x, y]], self.result).at(self.iteration)
-            target, confidence = matches[0], confidences[0]
+            self.points_track = FieldTrack(np.vstack([self.points.source_array(), [[x, y]]]), self.result)
+            matches, _, confidences = self.points_track.at(self.iteration)
+            target, confidence = matches[-1], confidences[-1]
         self.points.add(x, y, target, confidence)
 
     def _on_points_changed(self, kind: str) -> None:

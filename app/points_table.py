@@ -26,22 +26,22 @@ class PointsTableModel(QStandardItemModel):
         super().__init__(0, len(COLUMNS))
         self.setHorizontalHeaderLabels(COLUMNS)
         self.points = points
+        self._shown: list[list[str]] = []  # the cells' texts, to compare without asking Qt
 
     def refresh(self) -> None:
         """Make the rows match the list: new points are appended, changed cells rewritten, and
         the rows rebuilt only when points were removed."""
-        ids = [p.id for p in self.points.points]
-        shown = [int(self.item(row, 0).text()) for row in range(self.rowCount())]
-        if ids[:len(shown)] != shown:
+        rows = [_row_texts(point) for point in self.points.points]
+        if [row[0] for row in rows[:len(self._shown)]] != [row[0] for row in self._shown]:
             self.setRowCount(0)
-            shown = []
-        for row, point in enumerate(self.points.points[:len(shown)]):
-            for column, text in enumerate(_row_texts(point)[3:], start=3):
-                item = self.item(row, column)
-                if item.text() != text:
-                    item.setText(text)
-        for point in self.points.points[len(shown):]:
-            self.appendRow([_cell(text) for text in _row_texts(point)])
+            self._shown = []
+        for index, (row, shown) in enumerate(zip(rows, self._shown)):
+            for column in range(3, len(COLUMNS)):
+                if row[column] != shown[column]:
+                    self.item(index, column).setText(row[column])
+        for row in rows[len(self._shown):]:
+            self.appendRow([_cell(text) for text in row])
+        self._shown = rows
 
 
 def _row_texts(point: Point) -> list[str]:

@@ -87,8 +87,6 @@ class NumberLabel(QGraphicsRectItem):
         self.text.setBrush(QColor(255, 255, 255))
 
     def set_text(self, text: str) -> None:
-        if text == self.text.text():
-            return
         self.text.setText(text)
         bounds = self.text.boundingRect()
         self.text.setPos(9, -bounds.height() - 5)
@@ -107,15 +105,21 @@ class PointMarker(QGraphicsEllipseItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.setPen(QPen(QColor(0, 0, 0), 1.5))
         self.label = NumberLabel(self)
-        self._chosen = None
+        self._shown = (None, None, None)  # position, chosen, text
 
-    def set_chosen(self, chosen: bool) -> None:
-        """Selected points are larger and yellow."""
-        if chosen != self._chosen:
-            self._chosen = chosen
+    def present(self, x: float, y: float, chosen: bool, text: str) -> None:
+        """Place and style the marker (selected points are larger and yellow); what is already
+        shown costs no Qt call, and so no repaint."""
+        position, was_chosen, shown_text = self._shown
+        if position != (x, y):
+            self.setPos(x, y)
+        if chosen != was_chosen:
             radius = 6.5 if chosen else 5.0
             self.setRect(QRectF(-radius, -radius, 2 * radius, 2 * radius))
             self.setBrush(QColor(255, 220, 0) if chosen else QColor(0, 200, 255))
+        if text != shown_text:
+            self.label.set_text(text)
+        self._shown = ((x, y), chosen, text)
 
 
 class ItemPool:
@@ -173,10 +177,7 @@ class MarkerLayer:
             marker = self.markers.get(point_id)
             if marker is None:
                 marker = self.markers[point_id] = self._marker_pool.take()
-            if (marker.x(), marker.y()) != (x, y):
-                marker.setPos(x, y)
-            marker.set_chosen(point_id in selected)
-            marker.label.set_text(text)
+            marker.present(x, y, point_id in selected, text)
             if self.outlines is not None:
                 self._set_outline(point_id, self.outlines[index])
 
