@@ -1,7 +1,7 @@
 """The points table: a Qt view of the Qt-free :class:`PointList`, kept in sync both ways.
 
-The table catches up with the list one event-loop pass after a change (changes in between
-coalesce), so a click's marker is painted before the table's rows are.
+The table catches up with the list SYNC_DELAY_MS after a change (changes in between coalesce,
+e.g. during playback), so a click's marker is painted before the table's rows are.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 from .points import Point, PointList
 
 COLUMNS = ["#", "source x", "source y", "target x", "target y", "conf."]
+SYNC_DELAY_MS = 25  # the table follows this long after a change: after the views have painted it
 
 
 class PointsTableModel(QStandardItemModel):
@@ -76,10 +77,14 @@ class PointsTable(QTableView):
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.setAlternatingRowColors(True)
         self._syncing = False
-        self._sync_timer = QTimer(self, singleShot=True, interval=0)
+        self._sync_timer = QTimer(self, singleShot=True, interval=SYNC_DELAY_MS)
         self._sync_timer.timeout.connect(self.sync)
         self.selectionModel().selectionChanged.connect(self._on_rows_selected)
-        points.subscribe(lambda kind: self._sync_timer.start())
+        points.subscribe(self._schedule_sync)
+
+    def _schedule_sync(self, kind: str) -> None:
+        if not self._sync_timer.isActive():  # not restarted, so steady changes (playback) still show
+            self._sync_timer.start()
 
     def sync(self) -> None:
         """Copy the list's points and selection into the table now."""

@@ -149,11 +149,15 @@ def test_stepping_and_playing_change_the_glyphs(make_window, qtbot):
 
     window.show_iteration(0)
     identity = window.target_glyphs.lines.copy()
-    seen = []
+    window.add_point(200, 150)
+    window.table.sync()
+    seen, table_x = [], set()
     window.play_timer.timeout.connect(lambda: seen.append(window.iteration))
+    window.play_timer.timeout.connect(lambda: table_x.add(window.table.model().item(0, 3).text()))
     window.toggle_play()
     assert window.play_timer.isActive()
     qtbot.waitUntil(lambda: not window.play_timer.isActive(), timeout=20_000)
+    assert len(table_x) > 3, "the table follows the point's match during playback"
     assert window.iteration == window.result.last
     np.testing.assert_allclose(window.target_glyphs.lines, final)
     assert any(t != round(t) for t in seen), "playback interpolates between iterations"
