@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayo
 from rtn_core.atomic import write_atomic
 
 from . import export
+from .labeling import open_labeling_window
 from .field import (FieldTrack, arrows, ellipses, parallelograms, position_groups, sample_grid,
                     warp_source_onto_target)
 from .points import ADDED, REMOVED, SELECTED, PointList
@@ -257,6 +258,9 @@ class MainWindow(QMainWindow):
         points_menu.addAction(QAction("Delete Selected", self, shortcut=QKeySequence.StandardKey.Delete,
                                       triggered=self.points.remove_selected))
         points_menu.addAction(QAction("Clear All", self, triggered=self.points.clear))
+        points_menu.addSeparator()
+        points_menu.addAction(QAction("&Label Transfer…", self, shortcut=QKeySequence("Ctrl+Shift+L"),
+                                      triggered=lambda: open_labeling_window(self)))
 
         device_menu = self.menuBar().addMenu("&Device")
         group = QActionGroup(self)

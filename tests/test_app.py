@@ -328,3 +328,15 @@ def test_screenshot_command_writes_a_png(tmp_path):
     assert completed.returncode == 0, completed.stderr
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[0] > 400 and image.shape[1] > 800
+
+
+def test_points_menu_opens_the_label_transfer_window(make_window, qtbot):
+    from PySide6.QtWidgets import QApplication
+    from app.labeling.window import LabelingWindow
+    window = make_window()
+    action = next(a for menu in window.menuBar().actions() for a in menu.menu().actions()
+                  if a.text() == "&Label Transfer…")
+    action.trigger()
+    opened = [w for w in QApplication.topLevelWidgets() if isinstance(w, LabelingWindow) and w.isVisible()]
+    assert len(opened) == 1
+    opened[0].close()
