@@ -25,12 +25,19 @@ def atomic_path(path, suffix: str = ".tmp"):
     os.close(handle)
     try:
         yield temp
+        os.chmod(temp, _new_file_mode())  # mkstemp makes 0600; give the mode a plain open() would
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temp, path)
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_atomic(path, data: str | bytes) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import glob
 import json
 import os
-import tempfile
 import time
 
 import numpy as np
 from tqdm import tqdm
 
 from . import coords
+from .atomic import write_atomic
 from .data import KeypointPair, read_pf_pascal, read_pf_willow, read_spair
 from .images import load_image
 from .matcher import Matcher
@@ -105,15 +105,6 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: str, data: dict) -> None:
-    """Write ``data`` atomically."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        json.dump(data, out, indent=2)
-    os.replace(temp, path)
-
-
 def run(args) -> int:
     pairs = load_pairs(args.dataset, args.root, args.pairs)
     if args.limit is not None:
@@ -127,5 +118,5 @@ def run(args) -> int:
               **evaluate(matcher, pairs)}
     print(format_report(report))
     if args.json:
-        write_json(args.json, report)
+        write_atomic(args.json, json.dumps(report, indent=2))
     return 0

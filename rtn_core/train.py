@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import coords, synthetic
+from .atomic import atomic_path
 from .data import ImageStore, Photo, box_mask, imagenet_photos, list_images, pets_photos
 from .device import choose_device
 from .model import RTN, window_loss
@@ -170,9 +171,8 @@ class Trainer:
     def _checkpoint(self, stage, step, optimiser, state_path) -> None:
         save_rtn_weights(self.model, os.path.join(self.out, f"{stage}_step{step:06d}.safetensors"),
                          {"stage": stage, "step": step})
-        temp = state_path + ".tmp"
-        torch.save({"model": self.model.state_dict(), "optimiser": optimiser.state_dict(), "step": step}, temp)
-        os.replace(temp, state_path)
+        with atomic_path(state_path) as temp:
+            torch.save({"model": self.model.state_dict(), "optimiser": optimiser.state_dict(), "step": step}, temp)
 
     def _log(self, record: dict) -> None:
         with open(os.path.join(self.out, "log.jsonl"), "a") as handle:

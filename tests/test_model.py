@@ -1,4 +1,6 @@
 """The RTN's tensor functions, the result object's coordinates and the default backbone."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from rtn_core.model import (RTN, affine_neighbourhood, identity_field, local_cor
                             warp_by_field, window_loss)
 from rtn_core.result import CorrespondenceResult, Iteration
 
-DEMO = "../shared/demo/"
+SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "samples")
 
 
 def global_affine_field(matrix, translation, height, width):
@@ -137,7 +139,7 @@ def test_gradients_reach_the_geometric_network_and_the_field(model):
 def test_default_backbone_features_recover_a_translation(model):
     """Nearest-neighbour matching of real Lite0 features between a photo and a shifted crop."""
     from rtn_core.images import load_image
-    photo = load_image(DEMO + "dog-pexels-452772.jpg").pixels
+    photo = load_image(os.path.join(SAMPLES, "cat-pexels-20787.jpg")).pixels
     photo = cv2.resize(photo, (384, 256), interpolation=cv2.INTER_AREA)
     shift_x, shift_y = 48, 32  # 3 and 2 feature pixels at stride 16
     source = photo[:224, :288]
