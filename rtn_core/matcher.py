@@ -6,6 +6,7 @@ authors trained at 256, nearest-neighbour PCK of the Lite0 features is no better
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Iterator
 
@@ -69,10 +70,11 @@ class Matcher:
                 source.original_size, target.original_size,
                 source_features=source_features[0].cpu(), target_features=target_features[0].cpu(),
                 device=str(self.device), total_iterations=self.model.iterations)
-            for step in self.model.iterate_features(pre_source, pre_target):
+            finest = {min(self.model.schedule): source_features}
+            for step in self.model.iterate_features(pre_source, pre_target, finest):
                 confidence = window_softmax(step.correlation).amax(dim=1)[0]
                 iteration = Iteration(step.field[0].float().cpu(), confidence.float().cpu(), step.stride)
-                result = CorrespondenceResult(**{**result.__dict__, "iterations": result.iterations + [iteration]})
+                result = dataclasses.replace(result, iterations=result.iterations + [iteration])
                 yield result
 
     def warm_up(self) -> None:

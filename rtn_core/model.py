@@ -241,22 +241,26 @@ class RTN(nn.Module):
         pre_source, pre_target = self.siamese_features(source, target)
         yield from self.iterate_features(pre_source, pre_target)
 
-    def iterate_features(self, pre_source: dict, pre_target: dict) -> Iterator[Step]:
-        """:meth:`iterate` on precomputed backbone maps (the trainer reuses them)."""
+    def iterate_features(self, pre_source: dict, pre_target: dict,
+                         source_features: dict | None = None) -> Iterator[Step]:
+        """:meth:`iterate` on precomputed backbone maps (the trainer reuses them).
+
+        ``source_features``: {stride: source level features} already computed (e.g. by
+        :meth:`final_features`), so they are not computed again.
+        """
         field = None
-        source_features = {}
+        source_features = dict(source_features or {})
         strides = self.schedule + (self.schedule[-1],)  # the last field is scored on the last level
         for k, stride in enumerate(strides):
-            level = str(stride)
             height, width = pre_source[stride].shape[-2:]
             if field is None:
                 field = identity_field(pre_source[stride].shape[0], height, width, pre_source[stride].device)
             elif field.shape[-2:] != (height, width):
                 field = upsample_field(field, (height, width))
-            if level not in source_features:
-                source_features[level] = self.level_convs[level].regular(pre_source[stride])
-            aligned = self.level_convs[level].aligned(pre_target[stride], field)
-            correlation = local_correlation(source_features[level], aligned)
+            if stride not in source_features:
+                source_features[stride] = self.level_convs[str(stride)].regular(pre_source[stride])
+            aligned = self.level_convs[str(stride)].aligned(pre_target[stride], field)
+            correlation = local_correlation(source_features[stride], aligned)
             yield Step(field, correlation, stride)
             if k == len(self.schedule):
                 return
