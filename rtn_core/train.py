@@ -32,6 +32,7 @@ from .weights import load_rtn_weights, save_rtn_weights
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("synthetic", "weak")
 HOLD_OUT_EVERY = 10  # every 10th imagenet image / pets breed is kept for validation
+VALIDATION_SEED = [0, 99]
 
 
 def add_arguments(parser) -> None:
@@ -51,7 +52,7 @@ def load_config(path: str) -> dict:
             config = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{os.path.basename(path)}: {exc}") from None
-    for key in ("model", "data", *STAGES):
+    for key in ("model", "data"):
         if key not in config:
             raise ValueError(f"{os.path.basename(path)}: missing [{key}] table")
     for key, value in config["data"].items():
@@ -99,7 +100,7 @@ class Trainer:
         held = set(breeds[::HOLD_OUT_EVERY])
         self.weak_val = [p for p in pets if os.path.basename(p.path).rsplit("_", 1)[0] in held]
         self.weak_train = [p for p in pets if p not in self.weak_val]
-        if config["weak"].get("imagenet_groups", True):
+        if config.get("weak", {}).get("imagenet_groups", True):
             train_paths = set(self.synthetic_train)
             self.weak_train += [p for p in imagenet_photos(config["data"]["imagenet"]) if p.path in train_paths]
         self.warp_params = synthetic.WarpParams(**config["synthetic"].get("warp", {}))
@@ -107,6 +108,8 @@ class Trainer:
     # ------------------------------------------------------------ the loop
 
     def run_stage(self, stage: str, init: str | None = None, resume: bool = False) -> None:
+        if stage not in self.config:
+            raise ValueError(f"the config has no [{stage}] table")
         cfg = self.config[stage]
         os.makedirs(self.out, exist_ok=True)
         state_path = os.path.join(self.out, f"{stage}_state.pt")
@@ -120,15 +123,15 @@ class Trainer:
             optimiser.load_state_dict(state["optimiser"])
             start = state["step"]
             print(f"{stage}: resumed at step {start}")
-        steps = cfg["steps"]
+        steps, warmup = cfg["steps"], cfg.get("warmup", 0)
         loss_fn = self.synthetic_loss if stage == "synthetic" else self.weak_loss
         self.model.train()
         self.model.backbone.eval()  # batch-norm statistics of the pretrained trunk stay as they are
         bar = tqdm(range(start, steps), initial=start, total=steps, desc=stage, unit="step", dynamic_ncols=True)
         running, began = None, time.time()
         for step in bar:
-            for group in optimiser.param_groups:  # cosine decay to 10%
-                group["lr"] = group["initial_lr"] * (0.55 + 0.45 * math.cos(math.pi * step / steps))
+            for group in optimiser.param_groups:
+                group["lr"] = group["initial_lr"] * learning_rate_scale(step, steps, warmup)
             rng = np.random.default_rng([self.seed, STAGES.index(stage), step])
             torch.manual_seed(self.seed * 1_000_003 + step)
             loss = loss_fn(rng, cfg["batch"])
@@ -277,7 +280,7 @@ class Trainer:
         on pairs of held-out pets breeds, the weak loss and, per iteration, the fraction of a 3x3
         grid of points inside the source head box that land inside the target head box."""
         self.model.eval()
-        rng = np.random.default_rng([self.seed, 99])
+        rng = np.random.default_rng(VALIDATION_SEED)  # the same held-out batches whatever the training seed
         count = self.config[stage].get("validation_batches", 4)
         batch = self.config[stage]["batch"]
         flow = torch.stack([self.flow_losses(*self.synthetic_batch(rng, batch, self.synthetic_val))
@@ -291,6 +294,13 @@ class Trainer:
         return {"val_flow_l1_px": [round(v * self.size / 2, 2) for v in flow.tolist()],
                 "val_weak_loss": round(float(np.mean(weak)), 4),
                 "val_box_hits": [round(float(v), 3) for v in np.mean(hits, axis=0)]}
+
+
+def learning_rate_scale(step: int, steps: int, warmup: int = 0) -> float:
+    """Fraction of the peak rate at ``step``: a linear warm-up over ``warmup`` steps (so a fresh
+    optimiser does not undo the weights it starts from), then a cosine decay to 10% at the end."""
+    ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    return ramp * (0.55 + 0.45 * math.cos(math.pi * step / steps))
 
 
 def box_hits(pairs, field: torch.Tensor) -> float:

@@ -1,4 +1,5 @@
 """Synthetic warps, data sets and the training loop, on tiny generated data (64 px inputs)."""
+import math
 import os
 
 import cv2
@@ -9,7 +10,7 @@ import torch
 from rtn_core import coords, synthetic
 from rtn_core.data import ImageStore, Photo, box_mask, pets_photos
 from rtn_core.model import identity_field
-from rtn_core.train import Trainer, box_hits, load_config
+from rtn_core.train import Trainer, box_hits, learning_rate_scale, load_config
 
 
 def test_warp_flow_agrees_with_remapped_image():
@@ -145,6 +146,22 @@ def test_pets_boxes_and_mask(tiny_data):
     mask = box_mask(photos[0], 4, 4)  # cell centres at 11.5, 35.5, 59.5, 83.5 px
     assert mask.tolist() == [[0, 0, 0, 0], [1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]]
     assert box_mask(Photo("x", "bird"), 2, 3).sum() == 6
+
+
+def test_learning_rate_warms_up_then_decays_to_a_tenth():
+    assert learning_rate_scale(0, 100) == 1.0
+    assert learning_rate_scale(0, 100, warmup=20) == pytest.approx(0.05, abs=1e-3)
+    assert learning_rate_scale(9, 100, warmup=20) == pytest.approx(0.5 * (0.55 + 0.45 * math.cos(0.09 * math.pi)))
+    assert learning_rate_scale(50, 100, warmup=20) == pytest.approx(0.55)
+    assert learning_rate_scale(100, 100, warmup=20) == pytest.approx(0.1)
+
+
+def test_a_stage_without_its_table_is_refused(tiny_data):
+    config, out = tiny_data
+    del config["weak"]
+    trainer = Trainer(config, str(out), torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"no \[weak\] table"):
+        trainer.run_stage("weak")
 
 
 def test_config_errors_are_value_errors(tmp_path):
