@@ -49,6 +49,16 @@ class Matcher:
             load_rtn_weights(self.model, self.weights)
         self.model.to(self.device).eval()
 
+    def prepare(self, image) -> "PreparedImage":
+        """Run the backbone on one image; a prepared image matched against many others (label
+        transfer) pays for its backbone once. ``image``: LoadedImage, array or PreparedImage."""
+        if isinstance(image, PreparedImage):
+            return image
+        loaded = _loaded(image)
+        with torch.inference_mode():
+            pixels = to_input_tensor(loaded.pixels, self.input_size).to(self.device)
+            return PreparedImage(loaded, self.model.features(pixels))
+
     def match(self, source, target) -> CorrespondenceResult:
         """Run every iteration and return the complete result."""
         result = None
@@ -59,19 +69,17 @@ class Matcher:
     def stream(self, source, target) -> Iterator[CorrespondenceResult]:
         """Yield a new result snapshot after each iteration: first the identity, last complete.
 
-        ``source``/``target``: LoadedImage or H x W x {1,3,4} arrays (RGB order).
+        ``source``/``target``: LoadedImage, H x W x {1,3,4} arrays (RGB order) or PreparedImage.
         """
-        source, target = _loaded(source), _loaded(target)
+        source, target = self.prepare(source), self.prepare(target)
         with torch.inference_mode():
-            images = [to_input_tensor(im.pixels, self.input_size).to(self.device) for im in (source, target)]
-            pre_source, pre_target = self.model.siamese_features(*images)
-            source_features, target_features = self.model.final_features(pre_source, pre_target)
+            source_features, target_features = self.model.final_features(source.features, target.features)
             result = CorrespondenceResult(
                 source.original_size, target.original_size,
                 source_features=source_features[0].cpu(), target_features=target_features[0].cpu(),
                 device=str(self.device), total_iterations=self.model.iterations)
             finest = {min(self.model.schedule): source_features}
-            for step in self.model.iterate_features(pre_source, pre_target, finest):
+            for step in self.model.iterate_features(source.features, target.features, finest):
                 confidence = window_softmax(step.correlation).amax(dim=1)[0]
                 iteration = Iteration(step.field[0].float().cpu(), confidence.float().cpu(), step.stride)
                 result = dataclasses.replace(result, iterations=result.iterations + [iteration])
@@ -81,6 +89,18 @@ class Matcher:
         """One small run, so the first real match does not pay for lazy initialisation."""
         blank = np.zeros((32, 32, 3), np.uint8)
         self.match(blank, blank)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedImage:
+    """An image with its backbone maps ({stride: (1, C, h, w)}, on the matcher's device), made
+    by :meth:`Matcher.prepare`; valid for that matcher only."""
+    image: LoadedImage
+    features: dict
+
+    @property
+    def original_size(self) -> tuple[int, int]:
+        return self.image.original_size
 
 
 def _loaded(image) -> LoadedImage:

@@ -43,7 +43,7 @@ def iter_transfer(matcher, source: ImageLabels, target_paths: Iterable[str],
     present = [p for p in source.points if p.visibility != ABSENT]
     if not present:
         raise ValueError(f"{os.path.basename(source.image)}: no keypoints to transfer")
-    source_image = load_image(source.image)
+    source_image = matcher.prepare(load_image(source.image))  # its backbone runs once for all targets
     for path in target_paths:
         yield _transfer_one(matcher, source_image, source, present, path, settings)
 
@@ -66,7 +66,7 @@ def transfer_targets(matcher, source: ImageLabels, target_paths: Iterable[str], 
 def _transfer_one(matcher, source_image, source: ImageLabels, present: list[Point], path: str,
                   settings: TransferSettings) -> ImageLabels:
     try:
-        target_image = load_image(path)
+        target_image = matcher.prepare(load_image(path))
     except ImageError as exc:
         return ImageLabels(path, status=SKIPPED, reason=str(exc))
     width, height = target_image.original_size

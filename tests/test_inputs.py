@@ -11,7 +11,7 @@ import torch
 
 from rtn_core.backbones import WeightsError, build_backbone
 from rtn_core.images import ImageError, load_image
-from rtn_core.matcher import Matcher
+from rtn_core.matcher import Matcher, to_input_tensor
 from rtn_core.weights import load_rtn_weights, save_rtn_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -128,6 +128,18 @@ def test_stream_yields_every_iteration_as_it_comes():
     assert not snapshots[0].complete
     confidence = snapshots[-1].confidence([[100, 100], [0, 0]])
     assert ((confidence > 0) & (confidence <= 1)).all()
+
+
+def test_prepared_images_match_as_the_model_does_on_the_pair():
+    """Backbone maps computed once per image (label transfer) give the pair's own fields."""
+    matcher, a, b = Matcher(device="cpu"), load_image(CAT_A), load_image(CAT_B)
+    prepared = matcher.match(matcher.prepare(a), matcher.prepare(b))
+    with torch.inference_mode():
+        steps = list(matcher.model.iterate(*(to_input_tensor(im.pixels, matcher.input_size) for im in (a, b))))
+    assert len(prepared.iterations) == len(steps)
+    for iteration, step in zip(prepared.iterations, steps):
+        assert torch.allclose(iteration.field, step.field[0], atol=1e-5)
+    assert prepared.source_size == a.original_size and prepared.target_size == b.original_size
 
 
 def run_match(*args):

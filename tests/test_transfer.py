@@ -50,6 +50,9 @@ class FakeMatcher:
     def __init__(self, mirror=False, confidence=0.5):
         self.mirror, self.fixed_confidence, self.calls = mirror, confidence, 0
 
+    def prepare(self, image):
+        return image
+
     def match(self, source, target):
         self.calls += 1
         return FakeResult(source.original_size, target.original_size, self.mirror, self.fixed_confidence)
@@ -133,6 +136,15 @@ def test_untrained_model_transfers_inside_the_target(project, untrained):
     assert target.status == DONE and len(target.points) == 5
     assert (xy >= -0.5).all() and (xy[:, 0] <= 639.5).all() and (xy[:, 1] <= 425.5).all()
     assert all(0 <= p.confidence <= 1 and np.isfinite(p.fb_error) for p in target.points)
+
+
+def test_transfer_runs_the_backbone_once_per_image(project, untrained, monkeypatch):
+    batches = []
+    features = untrained.model.features
+    monkeypatch.setattr(untrained.model, "features", lambda images: batches.append(len(images)) or features(images))
+    results = transfer_targets(untrained, project.source, [CAT_B, CAT_A], project.settings)
+    assert [r.status for r in results] == [DONE, DONE]
+    assert batches == [1, 1, 1]  # the source, then each target: not again for the backward match
 
 
 def test_transfer_command_exports_and_summarises(tmp_path, corrupt, capsys):
