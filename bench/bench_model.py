@@ -1,4 +1,5 @@
-"""Benchmark the RTN matcher: median ms per pair, per iteration and for the backbone, and peak RSS.
+"""Benchmark the RTN matcher: median ms per pair, per iteration and for the backbone, ms per
+label-transfer target (forward and backward match), and peak RSS.
 
     python bench/bench_model.py [--device cpu|cuda] [--sizes 256 320] [--runs 10] [--weights FILE]
 
@@ -23,7 +24,9 @@ SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def measure(device: str, size: int, runs: int, weights: str | None) -> dict:
     import torch
     from rtn_core.images import load_image
+    from rtn_core.keypoints import ImageLabels, Point, TransferSettings
     from rtn_core.matcher import Matcher, to_input_tensor
+    from rtn_core.transfer import transfer_targets
 
     matcher = Matcher(weights=weights, device=device, input_size=size)
     source = load_image(os.path.join(SAMPLES, "cat-chelsea.png"))
@@ -54,10 +57,13 @@ def measure(device: str, size: int, runs: int, weights: str | None) -> dict:
                     break
                 per_step.append(ms)
             iterations.append(sum(per_step) / len(per_step))
+    labelled = ImageLabels(source.path, source.original_size, (Point("a", 100, 120), Point("b", 300, 200)))
+    target_paths = [target.path] * runs
+    _, transfer_ms = timed(lambda: transfer_targets(matcher, labelled, target_paths, TransferSettings()))
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"device": str(matcher.device), "size": size, "threads": torch.get_num_threads(),
             "pair_ms": statistics.median(pairs), "iteration_ms": statistics.median(iterations),
-            "backbone_ms": statistics.median(backbones), "peak_rss_mb": peak_kib / 1024,
+            "backbone_ms": statistics.median(backbones), "transfer_ms": transfer_ms / runs, "peak_rss_mb": peak_kib / 1024,
             "cuda_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if matcher.device.type == "cuda" else None}
 
 
@@ -76,14 +82,15 @@ def main() -> None:
     if not args.device:
         from rtn_core.device import cuda_status
         args.device = ["cpu"] + (["cuda"] if cuda_status()[0] else [])
-    print(f"{'device':8} {'size':>5} {'threads':>7} {'pair ms':>8} {'iter ms':>8} {'backbone ms':>11} {'peak RSS MB':>11}")
+    print(f"{'device':8} {'size':>5} {'threads':>7} {'pair ms':>8} {'iter ms':>8} {'backbone ms':>11} {'transfer ms':>11} {'peak RSS MB':>11}")
     for device in args.device:
         for size in args.sizes:
             command = [sys.executable, __file__, "--one", "--device", device, "--sizes", str(size),
                        "--runs", str(args.runs)] + (["--weights", args.weights] if args.weights is not None else [])
             row = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
             print(f"{row['device']:8} {row['size']:>5} {row['threads']:>7} {row['pair_ms']:>8.1f} "
-                  f"{row['iteration_ms']:>8.1f} {row['backbone_ms']:>11.1f} {row['peak_rss_mb']:>11.0f}"
+                  f"{row['iteration_ms']:>8.1f} {row['backbone_ms']:>11.1f} {row['transfer_ms']:>11.1f} "
+                  f"{row['peak_rss_mb']:>11.0f}"
                   + (f"   CUDA peak {row['cuda_peak_mb']:.0f} MB" if row["cuda_peak_mb"] else ""))
 
 

@@ -156,14 +156,21 @@ class Trainer:
                          {"stage": stage, "steps": steps, "config": self.config})
 
     def make_optimiser(self, stage: str) -> torch.optim.Optimizer:
-        """AdamW over the learned layers; the trunk frozen, or at ``trunk_lr_scale`` x lr (stage 2)."""
+        """AdamW over the learned layers: all but the trunk, or only the geometric network when the
+        stage sets ``freeze_features`` (the features then keep the backbone's semantics); the trunk
+        frozen, or at ``trunk_lr_scale`` x lr (stage 2)."""
         cfg = self.config[stage]
         trunk_scale = 0.0 if stage == "synthetic" else cfg.get("trunk_lr_scale", 0.0)
         self.trunk_frozen = trunk_scale == 0.0
         trunk = set(map(id, self.model.backbone.trunk_parameters()))
-        for p in self.model.backbone.trunk_parameters():
-            p.requires_grad_(not self.trunk_frozen)
-        groups = [{"params": [p for p in self.model.parameters() if id(p) not in trunk], "lr": cfg["lr"]}]
+        if cfg.get("freeze_features", False):
+            learned = list(self.model.geometry.parameters())
+        else:
+            learned = [p for p in self.model.parameters() if id(p) not in trunk]
+        learned_ids = set(map(id, learned))
+        for p in self.model.parameters():
+            p.requires_grad_(id(p) in learned_ids or (id(p) in trunk and not self.trunk_frozen))
+        groups = [{"params": learned, "lr": cfg["lr"]}]
         if not self.trunk_frozen:
             groups.append({"params": self.model.backbone.trunk_parameters(), "lr": cfg["lr"] * trunk_scale})
         optimiser = torch.optim.AdamW(groups, weight_decay=cfg.get("weight_decay", 0.0))

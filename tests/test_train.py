@@ -148,6 +148,20 @@ def test_pets_boxes_and_mask(tiny_data):
     assert box_mask(Photo("x", "bird"), 2, 3).sum() == 6
 
 
+def test_frozen_features_leave_all_but_the_geometric_network_unchanged(tiny_data):
+    config, out = tiny_data
+    config["synthetic"]["freeze_features"] = True
+    trainer = Trainer(config, str(out), torch.device("cpu"))
+    optimiser = trainer.make_optimiser("synthetic")
+    before = {k: v.clone() for k, v in trainer.model.named_parameters()}
+    loss = trainer.synthetic_loss(np.random.default_rng(3), 2)
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    changed = {k for k, v in trainer.model.named_parameters() if not torch.equal(before[k], v)}
+    assert changed and all(k.startswith("geometry.") for k in changed)
+
+
 def test_learning_rate_warms_up_then_decays_to_a_tenth():
     assert learning_rate_scale(0, 100) == 1.0
     assert learning_rate_scale(0, 100, warmup=20) == pytest.approx(0.05, abs=1e-3)
