@@ -63,7 +63,8 @@ def measure(device: str, size: int, runs: int, weights: str | None) -> dict:
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"device": str(matcher.device), "size": size, "threads": torch.get_num_threads(),
             "pair_ms": statistics.median(pairs), "iteration_ms": statistics.median(iterations),
-            "backbone_ms": statistics.median(backbones), "transfer_ms": transfer_ms / runs, "peak_rss_mb": peak_kib / 1024,
+            "backbone_ms": statistics.median(backbones), "transfer_ms": transfer_ms / runs,
+            "peak_rss_mb": peak_kib / 1024,
             "cuda_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if matcher.device.type == "cuda" else None}
 
 
@@ -82,7 +83,8 @@ def main() -> None:
     if not args.device:
         from rtn_core.device import cuda_status
         args.device = ["cpu"] + (["cuda"] if cuda_status()[0] else [])
-    print(f"{'device':8} {'size':>5} {'threads':>7} {'pair ms':>8} {'iter ms':>8} {'backbone ms':>11} {'transfer ms':>11} {'peak RSS MB':>11}")
+    print(f"{'device':8} {'size':>5} {'threads':>7} {'pair ms':>8} {'iter ms':>8} {'backbone ms':>11} "
+          f"{'transfer ms':>11} {'peak RSS MB':>11}")
     for device in args.device:
         for size in args.sizes:
             command = [sys.executable, __file__, "--one", "--device", device, "--sizes", str(size),
