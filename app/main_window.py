@@ -29,7 +29,8 @@ from .field import (FieldTrack, arrows, ellipses, parallelograms, position_group
 from .points import ADDED, REMOVED, SELECTED, PointList
 from .points_table import PointsTable
 from .views import ImageView, MarkerLayer, PolylineItem, cross_marker, titled_panes
-from .workers import MODEL_JOB, ImageLoader, MatchWorker, WorkerThread, default_matcher, device_choices
+from .workers import (MODEL_JOB, FlowExporter, ImageLoader, MatchWorker, WorkerThread, default_matcher,
+                      device_choices)
 
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 SAMPLES = os.path.join(RESOURCES, "samples")
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
     request_load = Signal(object, object)  # source path or None, target path or None
     request_model = Signal(str, str)  # device key, weights path ("" for the default)
     request_match = Signal(int, object, object)  # job id, source, target
+    request_flow_export = Signal(str, object, int)  # path, CorrespondenceResult, iteration
 
     def __init__(self, device: str = "auto", weights: str | None = None, matcher_factory=default_matcher,
                  settings: QSettings | None = None, show_message=None):
@@ -96,6 +98,10 @@ class MainWindow(QMainWindow):
         self.matcher.worker.progress.connect(self._on_progress)
         self.matcher.worker.finished.connect(self._on_finished)
         self.matcher.worker.failed.connect(self._on_match_failed)
+        self.flow_exporter = WorkerThread(FlowExporter(), "flow-export")
+        self.request_flow_export.connect(self.flow_exporter.worker.write)
+        self.flow_exporter.worker.written.connect(self._on_flow_written)
+        self.flow_exporter.worker.failed.connect(self._on_flow_export_failed)
         self._load_model()
         self.resize(1480, 860)
 
@@ -655,14 +661,17 @@ class MainWindow(QMainWindow):
             self.export(kind, path)
 
     def export(self, kind: str, path: str) -> bool:
-        """Write the points (csv/json), the dense flow (npy) or the window (png) to ``path``."""
+        """Write the points (csv/json), the dense flow (npy, in the background) or the window
+        (png) to ``path``; False (and a message) when it cannot."""
         try:
             if kind == "png":
                 write_atomic(path, self.png_bytes())
             elif self.result is None:
                 raise ValueError("nothing to export yet: wait for the match to finish")
             elif kind == "npy":
-                export.write_dense_flow(path, self.result, round(self.iteration))
+                self.request_flow_export.emit(path, self.result, round(self.iteration))
+                self.status_text.setText(f"Writing the dense flow to {path}…")
+                return True
             else:
                 writer = export.write_points_csv if kind == "csv" else export.write_points_json
                 writer(path, self.points, self.source, self.target, round(self.iteration))
@@ -671,6 +680,15 @@ class MainWindow(QMainWindow):
             return False
         self.status_text.setText(f"Saved {path}")
         return True
+
+    @Slot(str)
+    def _on_flow_written(self, path: str) -> None:
+        self.status_text.setText(f"Saved {path}")
+
+    @Slot(str)
+    def _on_flow_export_failed(self, message: str) -> None:
+        self.status_text.setText("The dense flow was not saved.")
+        self.show_message("Export failed", message)
 
     def png_bytes(self) -> bytes:
         buffer = QBuffer()
@@ -699,11 +717,12 @@ class MainWindow(QMainWindow):
         box.open()
 
     def closeEvent(self, event) -> None:
-        """Cancel the running job and stop both threads before the window goes away."""
+        """Cancel the running job and stop the threads (a flow export finishes first)."""
         self.stop_play()
         self._cancel()
         self.loader.stop()
         self.matcher.stop()
+        self.flow_exporter.stop()
         super().closeEvent(event)
 
 

@@ -1,4 +1,5 @@
-"""Work that must not block the GUI thread: decoding images and running the matcher.
+"""Work that must not block the GUI thread: decoding images, running the matcher, writing the
+dense flow.
 
 Each worker is a QObject moved to its own QThread; the GUI talks to it only through queued
 signals, and its receivers are ``@Slot`` methods (see DESIGN.md's known traps). A running
@@ -15,6 +16,8 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from rtn_core.device import cuda_status
 from rtn_core.images import ImageError, load_image
+
+from .export import write_dense_flow
 
 MODEL_JOB = 0  # the job id under which model loading reports its errors
 
@@ -65,6 +68,22 @@ class ImageLoader(QObject):
             self.failed.emit(describe_error(exc))
             return
         self.loaded.emit(*images)
+
+
+class FlowExporter(QObject):
+    """Writes the dense flow: for a 48-megapixel source that is 384 MB and seconds of work."""
+
+    written = Signal(str)  # path
+    failed = Signal(str)  # message
+
+    @Slot(str, object, int)
+    def write(self, path: str, result, iteration: int) -> None:
+        try:
+            write_dense_flow(path, result, iteration)
+        except Exception as exc:  # a full disk or a bad folder must become a message, never a crash
+            self.failed.emit(describe_error(exc))
+            return
+        self.written.emit(path)
 
 
 class MatchWorker(QObject):

@@ -187,7 +187,7 @@ def test_table_follows_adds_selection_and_deletes(window, qtbot):
     qtbot.waitUntil(lambda: rows() == 0, timeout=2000)
 
 
-def test_export_writes_files_that_load_back_equal(window, tmp_path):
+def test_export_writes_files_that_load_back_equal(window, qtbot, tmp_path):
     window.add_point(120.0, 80.0)
     window.add_point(33.5, 250.25)
     points = window.points.points
@@ -195,6 +195,7 @@ def test_export_writes_files_that_load_back_equal(window, tmp_path):
     exports.mkdir()
     for kind in ("csv", "json", "npy", "png"):
         assert window.export(kind, str(exports / f"out.{kind}"))
+    qtbot.waitUntil(lambda: window.status_text.text().endswith("out.npy"), timeout=10_000)  # written in the background
     assert sorted(os.listdir(exports)) == ["out.csv", "out.json", "out.npy", "out.png"], "no temporary files left"
 
     data = json.loads((exports / "out.json").read_text())
@@ -214,6 +215,14 @@ def test_export_writes_files_that_load_back_equal(window, tmp_path):
     np.testing.assert_allclose(flow, window.result.dense_flow(window.result.last), atol=1e-4)
     image = cv2.imread(str(exports / "out.png"))
     assert image is not None and image.shape[1] >= window.width()
+
+
+def test_a_flow_export_that_fails_in_the_background_says_why(window, qtbot, tmp_path, messages):
+    (tmp_path / "a file").write_text("not a folder")
+    assert window.export("npy", str(tmp_path / "a file" / "flow.npy"))  # started
+    qtbot.waitUntil(lambda: len(messages) > 0, timeout=10_000)
+    assert messages[0][0] == "Export failed" and "a file" in messages[0][1]
+    assert window.status_text.text() == "The dense flow was not saved."
 
 
 def test_bad_image_shows_a_message_and_keeps_the_previous_pair(window, qtbot, tmp_path, messages):
