@@ -52,12 +52,20 @@ class Matcher:
     def prepare(self, image) -> "PreparedImage":
         """Run the backbone on one image; a prepared image matched against many others (label
         transfer) pays for its backbone once. ``image``: LoadedImage, array or PreparedImage."""
-        if isinstance(image, PreparedImage):
-            return image
-        loaded = _loaded(image)
-        with torch.inference_mode():
-            pixels = to_input_tensor(loaded.pixels, self.input_size).to(self.device)
-            return PreparedImage(loaded, self.model.features(pixels))
+        return self._prepare(image)[0]
+
+    def _prepare(self, *images) -> list["PreparedImage"]:
+        """The images prepared; the backbone runs once, in one batch, over those not prepared yet."""
+        prepared = list(images)
+        pending = [i for i, image in enumerate(images) if not isinstance(image, PreparedImage)]
+        if pending:
+            loaded = [_loaded(images[i]) for i in pending]
+            with torch.inference_mode():
+                pixels = torch.cat([to_input_tensor(im.pixels, self.input_size) for im in loaded]).to(self.device)
+                maps = self.model.features(pixels)
+            for k, (i, image) in enumerate(zip(pending, loaded)):
+                prepared[i] = PreparedImage(image, {stride: m[k:k + 1] for stride, m in maps.items()})
+        return prepared
 
     def match(self, source, target) -> CorrespondenceResult:
         """Run every iteration and return the complete result."""
@@ -71,7 +79,7 @@ class Matcher:
 
         ``source``/``target``: LoadedImage, H x W x {1,3,4} arrays (RGB order) or PreparedImage.
         """
-        source, target = self.prepare(source), self.prepare(target)
+        source, target = self._prepare(source, target)
         with torch.inference_mode():
             source_features, target_features = self.model.final_features(source.features, target.features)
             result = CorrespondenceResult(
