@@ -15,8 +15,8 @@ import sys
 # subcommand -> module with add_arguments(parser) and run(args) -> exit code
 SUBCOMMANDS = {
     "match": ("rtn_core.cli_match", "match points from a source image to a target and print JSON"),
-    "train": ("rtn_core.train", "train RTN (synthetic stage, then weakly supervised stage)"),
-    "evaluate": ("rtn_core.evaluate", "measure PCK on a benchmark"),
+    "train": ("rtn_core.training.train", "train RTN (synthetic stage, then weakly supervised stage)"),
+    "evaluate": ("rtn_core.training.evaluate", "measure PCK on a benchmark"),
     "transfer": ("rtn_core.transfer", "carry keypoints from a labelled source image to many targets and export them"),
 }
 

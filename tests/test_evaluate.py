@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from main import main
-from rtn_core.data import read_pf_pascal, read_pf_willow, read_spair
-from rtn_core.pck import Tally, correct, reference_length
+from rtn_core.training.data import read_pf_pascal, read_pf_willow, read_spair
+from rtn_core.training.pck import Tally, correct, reference_length
 from rtn_core.weights import DEFAULT_WEIGHTS
 
 DATA = os.path.join(os.path.dirname(__file__), "data")

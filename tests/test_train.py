@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from rtn_core import coords, synthetic
-from rtn_core.data import ImageStore, Photo, box_mask, pets_photos
+from rtn_core import coords
+from rtn_core.training import synthetic
+from rtn_core.training.data import ImageStore, Photo, box_mask, pets_photos
 from rtn_core.model import identity_field
-from rtn_core.train import Trainer, box_hits, learning_rate_scale, load_config
+from rtn_core.training.train import Trainer, box_hits, learning_rate_scale, load_config
 
 
 def test_warp_flow_agrees_with_remapped_image():

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .images import ImageError, load_image
-from .matcher import to_input_tensor
+from ..images import ImageError, load_image
+from ..matcher import to_input_tensor
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

@@ -22,14 +22,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import coords, synthetic
-from .atomic import atomic_path
+from .. import coords
+from . import synthetic
+from ..atomic import atomic_path
 from .data import ImageStore, Photo, box_mask, imagenet_photos, list_images, pets_photos
-from .device import choose_device
-from .model import RTN, window_loss
-from .weights import load_rtn_weights, save_rtn_weights
+from ..device import choose_device
+from ..model import RTN, window_loss
+from ..weights import load_rtn_weights, save_rtn_weights
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STAGES = ("synthetic", "weak")
 HOLD_OUT_EVERY = 10  # every 10th imagenet image / pets breed is kept for validation
 VALIDATION_SEED = [0, 99]

@@ -17,13 +17,13 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from . import coords
-from .atomic import write_atomic
+from .. import coords
+from ..atomic import write_atomic
 from .data import KeypointPair, read_pf_pascal, read_pf_willow, read_spair
-from .images import load_image
-from .matcher import Matcher
+from ..images import load_image
+from ..matcher import Matcher
 from .pck import ALPHAS, Tally, correct, reference_length
-from .weights import file_hash
+from ..weights import file_hash
 
 DATASETS = ("pf-willow", "pf-pascal", "spair")
 

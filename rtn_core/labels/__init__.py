@@ -1,0 +1,1 @@
+"""Label transfer: the keypoint model, file formats, transfer runs and label projects."""

@@ -1,0 +1,1 @@
+"""Training and evaluation: synthetic warps, data sets, the trainer, PCK and benchmark evaluation."""
