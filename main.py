@@ -17,7 +17,7 @@ SUBCOMMANDS = {
     "match": ("rtn_core.cli_match", "match points from a source image to a target and print JSON"),
     "train": ("rtn_core.training.train", "train RTN (synthetic stage, then weakly supervised stage)"),
     "evaluate": ("rtn_core.training.evaluate", "measure PCK on a benchmark"),
-    "transfer": ("rtn_core.transfer", "carry keypoints from a labelled source image to many targets and export them"),
+    "transfer": ("rtn_core.labels.transfer", "carry keypoints from a labelled source image to many targets and export them"),
 }
 
 

@@ -24,9 +24,9 @@ SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def measure(device: str, size: int, runs: int, weights: str | None) -> dict:
     import torch
     from rtn_core.images import load_image
-    from rtn_core.keypoints import ImageLabels, Point, TransferSettings
+    from rtn_core.labels.keypoints import ImageLabels, Point, TransferSettings
     from rtn_core.matcher import Matcher, to_input_tensor
-    from rtn_core.transfer import transfer_targets
+    from rtn_core.labels.transfer import transfer_targets
 
     matcher = Matcher(weights=weights, device=device, input_size=size)
     source = load_image(os.path.join(SAMPLES, "cat-chelsea.png"))

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from rtn_core.formats import FORMATS, canonical, read_labels, read_source, write_labels
-from rtn_core.keypoints import ABSENT, DONE, FB_FAIL, OCCLUDED, SKIPPED, VISIBLE, ImageLabels, Point, new_project
+from rtn_core.labels.formats import FORMATS, canonical, read_labels, read_source, write_labels
+from rtn_core.labels.keypoints import ABSENT, DONE, FB_FAIL, OCCLUDED, SKIPPED, VISIBLE, ImageLabels, Point, new_project
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LABELS = os.path.join(HERE, "data", "labels")

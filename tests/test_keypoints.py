@@ -1,7 +1,7 @@
 """The keypoint data model: edits, flags, left/right pairs, merging transfers, review order."""
 import pytest
 
-from rtn_core.keypoints import (ABSENT, DONE, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, OCCLUDED, SKIPPED, VISIBLE,
+from rtn_core.labels.keypoints import (ABSENT, DONE, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, OCCLUDED, SKIPPED, VISIBLE,
                                 ImageLabels, LabelSet, Point, TransferSettings, assess, mirror_pairs, new_project)
 
 

@@ -15,10 +15,10 @@ from PySide6.QtWidgets import QApplication, QTableWidget
 
 from app.labeling import LabelingWindow
 from app.labeling.thumbnails import FLAGGED, REVIEWED, SKIPPED
-from rtn_core.formats import FORMATS, canonical, read_labels, read_source
-from rtn_core.keypoints import ABSENT, DONE, LR_SWAP, OCCLUDED, VISIBLE
-from rtn_core.project import Project
-from rtn_core.transfer import transfer_into
+from rtn_core.labels.formats import FORMATS, canonical, read_labels, read_source
+from rtn_core.labels.keypoints import ABSENT, DONE, LR_SWAP, OCCLUDED, VISIBLE
+from rtn_core.labels.project import Project
+from rtn_core.labels.transfer import transfer_into
 from test_transfer import CAT_A, CAT_B, LABELS, FakeMatcher
 
 DEMO = "/work/shared/demo"

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from rtn_core.keypoints import DONE, SKIPPED, VISIBLE, ImageLabels, Point, TransferSettings, new_project
-from rtn_core.project import Change, Project, Selection, newer_autosave, read_project
+from rtn_core.labels.keypoints import DONE, SKIPPED, VISIBLE, ImageLabels, Point, TransferSettings, new_project
+from rtn_core.labels.project import Change, Project, Selection, newer_autosave, read_project
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -115,7 +115,7 @@ def test_autosave_restores_every_correction_after_a_kill(tmp_path):
     Project(make_labels(str(tmp_path))).save(path)
     child = textwrap.dedent(f"""
         import sys, time
-        from rtn_core.project import Project
+        from rtn_core.labels.project import Project
         project = Project.open({path!r})
         a = project.labels.targets[0].image
         project.place_point(a, "nose", 42.5, 43.5)

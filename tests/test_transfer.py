@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import main
-from rtn_core.formats import read_labels, read_source
+from rtn_core.labels.formats import read_labels, read_source
 from rtn_core.images import load_image
-from rtn_core.keypoints import DONE, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, SKIPPED, TransferSettings
+from rtn_core.labels.keypoints import DONE, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, SKIPPED, TransferSettings
 from rtn_core.matcher import Matcher
-from rtn_core.transfer import apply_results, expand_targets, summary, transfer_into, transfer_targets
+from rtn_core.labels.transfer import apply_results, expand_targets, summary, transfer_into, transfer_targets
 from rtn_core.weights import DEFAULT_WEIGHTS
 
 HERE = os.path.dirname(os.path.abspath(__file__))

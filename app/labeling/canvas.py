@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
-from rtn_core.keypoints import ABSENT, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, OCCLUDED, ImageLabels
+from rtn_core.labels.keypoints import ABSENT, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, OCCLUDED, ImageLabels
 
 from ..views import ImageView
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableWidget, QTableWidgetItem
 
-from rtn_core.keypoints import ABSENT, OCCLUDED, VISIBLE, ImageLabels
+from rtn_core.labels.keypoints import ABSENT, OCCLUDED, VISIBLE, ImageLabels
 
 from .canvas import FLAG_SHORT, point_colour
 

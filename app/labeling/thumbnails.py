@@ -13,7 +13,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImageReader, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem
 
-from rtn_core.keypoints import PENDING, SKIPPED, ImageLabels
+from rtn_core.labels.keypoints import PENDING, SKIPPED, ImageLabels
 
 REVIEWED, FLAGGED, DONE_STATE = "reviewed", "flagged", "done"
 STATE_STYLE = {  # state -> (border colour, badge)

@@ -1,7 +1,7 @@
 """The label-transfer window: import or click keypoints on a source, transfer them to many targets
 in a worker thread, review and correct them, save the session, export the labels.
 
-The window is a controller over a Qt-free :class:`rtn_core.project.Project`: every edit is a Project
+The window is a controller over a Qt-free :class:`rtn_core.labels.project.Project`: every edit is a Project
 call (one undo step), and the views only redraw when the Project says something changed. No label
 logic lives here. File dialogs open only from the ``*_dialog`` menu entry points (and from
 ``import_keypoints`` when the keypoint file names no readable image and none is given); questions go
@@ -18,11 +18,11 @@ from PySide6.QtWidgets import (QApplication, QDialog, QDockWidget, QDoubleSpinBo
                                QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
                                QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from rtn_core.formats import FORMATS, read_labels, read_source, write_labels
+from rtn_core.labels.formats import FORMATS, read_labels, read_source, write_labels
 from rtn_core.images import load_image
-from rtn_core.keypoints import ABSENT, OCCLUDED, SKIPPED, VISIBLE, ImageLabels, TransferSettings, new_project
-from rtn_core.project import AUTOSAVE_SUFFIX, Project, newer_autosave, read_project
-from rtn_core.transfer import IMAGE_EXTENSIONS, expand_targets, summary
+from rtn_core.labels.keypoints import ABSENT, OCCLUDED, SKIPPED, VISIBLE, ImageLabels, TransferSettings, new_project
+from rtn_core.labels.project import AUTOSAVE_SUFFIX, Project, newer_autosave, read_project
+from rtn_core.labels.transfer import IMAGE_EXTENSIONS, expand_targets, summary
 
 from ..views import ImageView, titled_panes
 from ..workers import ImageLoader, WorkerThread, default_matcher

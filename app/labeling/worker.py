@@ -2,7 +2,7 @@
 
 It follows ``app.workers``: a QObject moved to its own QThread (:class:`app.workers.WorkerThread`),
 driven by queued signals, its receivers ``@Slot`` methods. It streams one fresh
-:class:`ImageLabels` per target (``rtn_core.transfer.iter_transfer``); the window applies them to
+:class:`ImageLabels` per target (``rtn_core.labels.transfer.iter_transfer``); the window applies them to
 the Project on the GUI thread. A run stops between targets once the GUI changes
 :attr:`TransferWorker.current_job`.
 """
@@ -13,8 +13,8 @@ import traceback
 import torch
 from PySide6.QtCore import QObject, Signal, Slot
 
-from rtn_core.keypoints import SKIPPED, ImageLabels
-from rtn_core.transfer import iter_transfer, model_info
+from rtn_core.labels.keypoints import SKIPPED, ImageLabels
+from rtn_core.labels.transfer import iter_transfer, model_info
 
 from ..workers import default_matcher, describe_error
 

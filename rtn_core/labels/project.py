@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .atomic import write_atomic
+from ..atomic import write_atomic
 from .keypoints import LabelSet, TransferSettings
 from .transfer import apply_results, transfer_into
 

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from .atomic import write_atomic
+from ..atomic import write_atomic
 from .keypoints import (ABSENT, DONE, OCCLUDED, VISIBLE, ImageLabels, LabelSet, Point, check_inside,
                         new_project)
 

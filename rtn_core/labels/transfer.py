@@ -3,7 +3,7 @@
 Each point gets its match, the model's confidence, and a forward-backward check: the target
 is matched back to the source in a second run and the matched point mapped back; its distance
 to the original point (source pixels) is the fb error. Points failing the thresholds are flagged
-for review (see :func:`rtn_core.keypoints.assess`). A target that cannot be read is skipped
+for review (see :func:`rtn_core.labels.keypoints.assess`). A target that cannot be read is skipped
 with its reason. The GUI runs :func:`iter_transfer` (or :func:`transfer_targets`) in a worker
 thread and hands the results to ``Project.apply_transfers`` on its own thread; ``main.py transfer`` (:func:`run`) goes
 through :func:`transfer_into`, the same code path, in one go.
@@ -17,9 +17,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .images import ImageError, load_image
+from ..images import ImageError, load_image
 from .keypoints import ABSENT, DONE, SKIPPED, VISIBLE, ImageLabels, LabelSet, Point, TransferSettings, assess
-from .weights import file_hash
+from ..weights import file_hash
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -156,7 +156,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from .formats import read_source, write_labels
-    from .matcher import Matcher
+    from ..matcher import Matcher
     source_path = os.path.abspath(args.source)
     labels = read_source(args.keypoints, source_path, load_image(source_path).original_size)
     labels = labels.with_settings(TransferSettings(args.min_confidence, args.max_fb_fraction))
