@@ -14,10 +14,10 @@ import sys
 
 # subcommand -> module with add_arguments(parser) and run(args) -> exit code
 SUBCOMMANDS = {
-    "match": ("rtn_core.cli_match", "match points from a source image to a target and print JSON"),
-    "train": ("rtn_core.training.train", "train RTN (synthetic stage, then weakly supervised stage)"),
-    "evaluate": ("rtn_core.training.evaluate", "measure PCK on a benchmark"),
-    "transfer": ("rtn_core.labels.transfer", "carry keypoints from a labelled source image to many targets and export them"),
+    "match": ("rtn_core.cli.match", "match points from a source image to a target and print JSON"),
+    "train": ("rtn_core.cli.train", "train RTN (synthetic stage, then weakly supervised stage)"),
+    "evaluate": ("rtn_core.cli.evaluate", "measure PCK on a benchmark"),
+    "transfer": ("rtn_core.cli.transfer", "carry keypoints from a labelled source image to many targets and export them"),
 }
 
 

@@ -25,14 +25,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 Progress = Callable[[int, int, str], None]  # (targets finished, total, path just finished)
 
-
 def model_info(matcher) -> dict:
     """What made the labels, for every export: model name, weights file and its hash."""
     weights = matcher.weights
     return {"model": f"RTN {matcher.model.backbone_name} {matcher.input_size}px",
             "weights": os.path.basename(weights) if weights else None,
             "weights_hash": file_hash(weights) if weights else None}
-
 
 def iter_transfer(matcher, source: ImageLabels, target_paths: Iterable[str],
                   settings: TransferSettings) -> Iterator[ImageLabels]:
@@ -47,7 +45,6 @@ def iter_transfer(matcher, source: ImageLabels, target_paths: Iterable[str],
     for path in target_paths:
         yield _transfer_one(matcher, source_image, source, present, path, settings)
 
-
 def transfer_targets(matcher, source: ImageLabels, target_paths: Iterable[str], settings: TransferSettings,
                      progress: Progress | None = None, cancelled: Callable[[], bool] | None = None
                      ) -> list[ImageLabels]:
@@ -61,7 +58,6 @@ def transfer_targets(matcher, source: ImageLabels, target_paths: Iterable[str], 
         if cancelled and cancelled():
             break
     return results
-
 
 def _transfer_one(matcher, source_image, source: ImageLabels, present: list[Point], path: str,
                   settings: TransferSettings) -> ImageLabels:
@@ -81,7 +77,6 @@ def _transfer_one(matcher, source_image, source: ImageLabels, present: list[Poin
                    for p, (x, y), c, e in zip(present, target_xy, confidence, fb_error))
     return ImageLabels(path, (width, height), assess(source, points, settings), status=DONE)
 
-
 def transfer_into(labels: LabelSet, matcher, target_paths: Iterable[str] | None = None,
                   progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> LabelSet:
     """``labels`` with the targets (default: every unreviewed target) transferred and merged.
@@ -94,7 +89,6 @@ def transfer_into(labels: LabelSet, matcher, target_paths: Iterable[str] | None 
     results = transfer_targets(matcher, labels.source, paths, labels.settings, progress, cancelled)
     return apply_results(labels, results, model_info(matcher))
 
-
 def apply_results(labels: LabelSet, results: Iterable[ImageLabels], info: dict) -> LabelSet:
     """Merge fresh results into ``labels`` and record the model that made them.
 
@@ -105,7 +99,6 @@ def apply_results(labels: LabelSet, results: Iterable[ImageLabels], info: dict) 
         if fresh.image in {im.image for im in labels.images}:
             labels = labels.with_transfer(fresh)
     return labels
-
 
 def summary(labels: LabelSet) -> str:
     """A few lines: targets done, skipped with reasons, points flagged by kind."""
@@ -120,7 +113,6 @@ def summary(labels: LabelSet) -> str:
     lines += [f"skipped {os.path.basename(t.image)}: {t.reason}" for t in skipped]
     return "\n".join(lines)
 
-
 def expand_targets(entries: Iterable[str], source: str) -> list[str]:
     """Folders become their image files (sorted); files are kept as given; the source is left out."""
     paths = []
@@ -133,40 +125,3 @@ def expand_targets(entries: Iterable[str], source: str) -> list[str]:
     source = os.path.abspath(source)
     return [p for p in dict.fromkeys(os.path.abspath(p) for p in paths) if p != source]
 
-
-# --- main.py transfer ------------------------------------------------------------------------
-def add_arguments(parser) -> None:
-    from .formats import FORMATS
-    parser.add_argument("--source", required=True, help="the labelled source image")
-    parser.add_argument("--keypoints", required=True, help="its keypoints: labelme / COCO JSON or CSV name,x,y")
-    parser.add_argument("--targets", required=True, nargs="+", help="target images or folders of them")
-    parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="export format")
-    parser.add_argument("--out", required=True, help="output file (a folder for labelme)")
-    defaults = TransferSettings()
-    parser.add_argument("--min-confidence", type=float, default=defaults.min_confidence,
-                        help=f"flag points below this confidence (default {defaults.min_confidence})")
-    parser.add_argument("--max-fb-fraction", type=float, default=defaults.max_fb_fraction,
-                        help="flag points whose forward-backward error exceeds this fraction of the "
-                             f"source's longer side (default {defaults.max_fb_fraction})")
-    parser.add_argument("--weights", help="RTN weights file (default: the shipped weights)")
-    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present, else CPU")
-
-
-def run(args) -> int:
-    from tqdm import tqdm
-
-    from .formats import read_source, write_labels
-    from ..matcher import Matcher
-    source_path = os.path.abspath(args.source)
-    labels = read_source(args.keypoints, source_path, load_image(source_path).original_size)
-    labels = labels.with_settings(TransferSettings(args.min_confidence, args.max_fb_fraction))
-    targets = expand_targets(args.targets, source_path)
-    if not targets:
-        raise ValueError(f"no target images in {' '.join(args.targets)}")
-    matcher = Matcher(weights=args.weights, device=args.device)
-    with tqdm(total=len(targets), unit="image", desc="transfer") as bar:
-        labels = transfer_into(labels, matcher, targets, progress=lambda done, total, path: bar.update(1))
-    write_labels(labels.for_export(), args.out, args.format)
-    print(summary(labels))
-    print(f"wrote {args.format} to {args.out}")
-    return 0

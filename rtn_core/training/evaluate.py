@@ -10,7 +10,6 @@ identity field.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import time
 
@@ -18,26 +17,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import coords
-from ..atomic import write_atomic
 from .data import KeypointPair, read_pf_pascal, read_pf_willow, read_spair
 from ..images import load_image
 from ..matcher import Matcher
 from .pck import ALPHAS, Tally, correct, reference_length
-from ..weights import file_hash
 
 DATASETS = ("pf-willow", "pf-pascal", "spair")
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--dataset", choices=DATASETS, default="pf-willow")
-    parser.add_argument("--root", required=True, help="the benchmark folder")
-    parser.add_argument("--pairs", help="pf-pascal: the test CSV (default ROOT/test_pairs.csv); "
-                        "spair: the pair-annotation folder (default ROOT/PairAnnotation/test)")
-    parser.add_argument("--limit", type=int, help="only the first N pairs")
-    parser.add_argument("--weights", help="RTN weights (default: the shipped weights; '' = untrained)")
-    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present")
-    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-
 
 def load_pairs(dataset: str, root: str, pairs: str | None = None) -> list[KeypointPair]:
     """The benchmark's test pairs, read from local files only."""
@@ -51,7 +36,6 @@ def load_pairs(dataset: str, root: str, pairs: str | None = None) -> list[Keypoi
         raise ValueError(f"no SPair-71k pair files (*.json) in {folder}")
     return [read_spair(path, root) for path in files]
 
-
 def nearest_neighbour(result, points: np.ndarray) -> np.ndarray:
     """(N, 2) target pixels: the best-scoring target feature cell of each source point."""
     matches = []
@@ -61,7 +45,6 @@ def nearest_neighbour(result, points: np.ndarray) -> np.ndarray:
         cell = coords.grid_centres(*scores.shape)[row, col]
         matches.append(coords.normalised_to_pixels(cell.numpy().astype(np.float64), result.target_size))
     return np.array(matches)
-
 
 def evaluate(matcher: Matcher, pairs: list[KeypointPair], alphas=ALPHAS, progress: bool = True) -> dict:
     """PCK over all keypoints: final iteration, per category, nearest neighbour, every iteration."""
@@ -86,7 +69,6 @@ def evaluate(matcher: Matcher, pairs: list[KeypointPair], alphas=ALPHAS, progres
             "per_iteration": [t.overall() for t in iterations or []],
             "seconds_per_pair": (time.time() - began) / max(len(pairs), 1)}
 
-
 def format_report(report: dict) -> str:
     """The printed tables: overall, per category, nearest neighbour, per iteration."""
     keys = list(report["pck"])
@@ -104,19 +86,3 @@ def format_report(report: dict) -> str:
     lines += [row(f"  T^{k}", values) for k, values in enumerate(report["per_iteration"])]
     return "\n".join(lines)
 
-
-def run(args) -> int:
-    pairs = load_pairs(args.dataset, args.root, args.pairs)
-    if args.limit is not None:
-        pairs = pairs[:max(args.limit, 0)]
-    if not pairs:
-        raise ValueError("no pairs to evaluate")
-    matcher = Matcher(weights=args.weights, device=args.device)
-    report = {"dataset": args.dataset,
-              "weights": (f"{os.path.basename(matcher.weights)} (sha256 {file_hash(matcher.weights)})"
-                          if matcher.weights else "untrained"),
-              **evaluate(matcher, pairs)}
-    print(format_report(report))
-    if args.json:
-        write_atomic(args.json, json.dumps(report, indent=2))
-    return 0

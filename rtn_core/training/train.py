@@ -26,7 +26,6 @@ from .. import coords
 from . import synthetic
 from ..atomic import atomic_path
 from .data import ImageStore, Photo, box_mask, imagenet_photos, list_images, pets_photos
-from ..device import choose_device
 from ..model import RTN, window_loss
 from ..weights import load_rtn_weights, save_rtn_weights
 
@@ -34,17 +33,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 STAGES = ("synthetic", "weak")
 HOLD_OUT_EVERY = 10  # every 10th imagenet image / pets breed is kept for validation
 VALIDATION_SEED = [0, 99]
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--config", default=os.path.join(REPO, "configs", "cpu.toml"), help="TOML config")
-    parser.add_argument("--stage", choices=[*STAGES, "all"], default="all", help="which stage(s) to run")
-    parser.add_argument("--out", help="output folder (default: runs/<config name>)")
-    parser.add_argument("--init", help="start from these RTN weights (default: the synthetic stage's "
-                        "result for the weak stage, else the untrained network)")
-    parser.add_argument("--resume", action="store_true", help="continue each stage from its last checkpoint")
-    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present")
-
 
 def load_config(path: str) -> dict:
     """Read a TOML config; data paths are taken relative to the repository root."""
@@ -59,27 +47,6 @@ def load_config(path: str) -> dict:
     for key, value in config["data"].items():
         config["data"][key] = os.path.join(REPO, value)
     return config
-
-
-def run(args) -> int:
-    config = load_config(args.config)
-    out = args.out or os.path.join(REPO, "runs", os.path.splitext(os.path.basename(args.config))[0])
-    device = choose_device(args.device)
-    if device.type == "cpu" and "threads" in config["model"]:
-        torch.set_num_threads(config["model"]["threads"])
-    trainer = Trainer(config, out, device)
-    init = args.init
-    for stage in (STAGES if args.stage == "all" else (args.stage,)):
-        previous = os.path.join(out, f"{STAGES[STAGES.index(stage) - 1]}.safetensors")
-        if init is None and stage == "weak" and os.path.isfile(previous):
-            init = previous
-        trainer.run_stage(stage, init=init, resume=args.resume)
-        init = None
-    skipped = trainer.store.failed
-    print(f"images that failed to decode and were skipped: {len(skipped)}"
-          + (f" (first: {skipped[0]})" if skipped else ""))
-    return 0
-
 
 class Trainer:
     """Holds the model, the data and the loop shared by both stages."""
@@ -303,13 +270,11 @@ class Trainer:
                 "val_weak_loss": round(float(np.mean(weak)), 4),
                 "val_box_hits": [round(float(v), 3) for v in np.mean(hits, axis=0)]}
 
-
 def learning_rate_scale(step: int, steps: int, warmup: int = 0) -> float:
     """Fraction of the peak rate at ``step``: a linear warm-up over ``warmup`` steps (so a fresh
     optimiser does not undo the weights it starts from), then a cosine decay to 10% at the end."""
     ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
     return ramp * (0.55 + 0.45 * math.cos(math.pi * step / steps))
-
 
 def box_hits(pairs, field: torch.Tensor) -> float:
     """Fraction of a 3x3 grid inside each source box (at 1/4, 1/2, 3/4) that ``field`` maps

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 
-from .images import load_image
-from .matcher import Matcher
-from .result import check_inside
+from ..images import load_image
+from ..matcher import Matcher
+from ..result import check_inside
 
 
 def add_arguments(parser) -> None:

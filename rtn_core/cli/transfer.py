@@ -1,0 +1,44 @@
+"""``main.py transfer``: read the command line, carry keypoints to many targets and export them."""
+from __future__ import annotations
+
+import os
+
+from tqdm import tqdm
+
+from ..images import load_image
+from ..labels.formats import FORMATS, read_source, write_labels
+from ..labels.keypoints import TransferSettings
+from ..labels.transfer import expand_targets, summary, transfer_into
+from ..matcher import Matcher
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--source", required=True, help="the labelled source image")
+    parser.add_argument("--keypoints", required=True, help="its keypoints: labelme / COCO JSON or CSV name,x,y")
+    parser.add_argument("--targets", required=True, nargs="+", help="target images or folders of them")
+    parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="export format")
+    parser.add_argument("--out", required=True, help="output file (a folder for labelme)")
+    defaults = TransferSettings()
+    parser.add_argument("--min-confidence", type=float, default=defaults.min_confidence,
+                        help=f"flag points below this confidence (default {defaults.min_confidence})")
+    parser.add_argument("--max-fb-fraction", type=float, default=defaults.max_fb_fraction,
+                        help="flag points whose forward-backward error exceeds this fraction of the "
+                             f"source's longer side (default {defaults.max_fb_fraction})")
+    parser.add_argument("--weights", help="RTN weights file (default: the shipped weights)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present, else CPU")
+
+
+def run(args) -> int:
+    source_path = os.path.abspath(args.source)
+    labels = read_source(args.keypoints, source_path, load_image(source_path).original_size)
+    labels = labels.with_settings(TransferSettings(args.min_confidence, args.max_fb_fraction))
+    targets = expand_targets(args.targets, source_path)
+    if not targets:
+        raise ValueError(f"no target images in {' '.join(args.targets)}")
+    matcher = Matcher(weights=args.weights, device=args.device)
+    with tqdm(total=len(targets), unit="image", desc="transfer") as bar:
+        labels = transfer_into(labels, matcher, targets, progress=lambda done, total, path: bar.update(1))
+    write_labels(labels.for_export(), args.out, args.format)
+    print(summary(labels))
+    print(f"wrote {args.format} to {args.out}")
+    return 0
