@@ -1,5 +1,7 @@
 # `make run` starts the app on the bundled sample pair; `make test` runs the test suite.
-# Both create .venv and install the pinned dependencies on first use.
+# Both create .venv and install the pinned dependencies on first use. `make run` then checks
+# that Qt's xcb plugin can load its system libraries and apt-gets the missing ones (as root,
+# else with sudo -n), or stops with the apt-get command to run (app/platform_check.py).
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -13,6 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(PY) -m app.platform_check --install
 	$(PY) main.py
 
 test: $(STAMP)

