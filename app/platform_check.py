@@ -39,10 +39,10 @@ NOT_FOUND = re.compile(r"^\s*(\S+)\s+=>\s+not found\s*$", re.MULTILINE)
 
 
 def run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run a command without a terminal prompt, capturing its output (status 127 when it is not there)."""
+    """Run a command without a terminal prompt, capturing its output (status 127 when it cannot start)."""
     try:
         return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
-    except FileNotFoundError as exc:
+    except OSError as exc:  # not installed, or not executable by this user
         return subprocess.CompletedProcess(command, 127, "", str(exc))
 
 

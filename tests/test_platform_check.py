@@ -132,8 +132,9 @@ def test_offscreen_and_wayland_runs_need_no_xcb(environ):
     assert system.commands == []
 
 
-def test_run_reports_a_missing_program_as_status_127():
-    assert pc.run(["/nonexistent/apt-get", "install"]).returncode == 127
+@pytest.mark.parametrize("program", ["/nonexistent/sudo", __file__])  # missing; not executable
+def test_run_reports_a_program_that_cannot_start_as_status_127(program):
+    assert pc.run([program, "apt-get", "install"]).returncode == 127
 
 
 def test_app_without_a_display_says_so_in_one_line_before_qt_starts():
