@@ -118,14 +118,14 @@ def test_import_transfer_in_the_worker_thumbnails_and_a_corrupt_target(make_wind
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8 definitely not a jpeg")
     window = make_window(matcher=untrained)
-    assert window.import_keypoints(os.path.join(LABELS, "chelsea_coco.json"), CAT_A)
+    assert window.files.import_keypoints(os.path.join(LABELS, "chelsea_coco.json"), CAT_A)
     labels = window.project.labels
     assert labels.skeleton and labels.source.point("right_ear").visibility == OCCLUDED
-    window.add_targets([CAT_B, str(corrupt), COFFEE])
+    window.review.add_targets([CAT_B, str(corrupt), COFFEE])
     assert [window.strip.state(p) for p in window.strip.paths()] == ["pending"] * 3
-    window.start_transfer()
+    window.transfer.start()
     assert window.progress.isVisible() and window.cancel_button.isVisible()
-    qtbot.waitUntil(lambda: not window.transferring, timeout=90_000)
+    qtbot.waitUntil(lambda: not window.transfer.running, timeout=90_000)
     states = {os.path.basename(p): window.strip.state(p) for p in window.strip.paths()}
     assert states["corrupt.jpg"] == SKIPPED
     assert states["cat-pexels-20787.jpg"] in ("done", FLAGGED) and states[os.path.basename(COFFEE)] in ("done", FLAGGED)
@@ -139,10 +139,10 @@ def test_import_transfer_in_the_worker_thumbnails_and_a_corrupt_target(make_wind
     assert not window.progress.isVisible()
     assert os.path.exists(window.project.autosave_path)  # autosaved after the transfer
     # the skipped target shows why, not an image; the done one shows points with their scores
-    window.go_to(str(corrupt))
+    window.review.go_to(str(corrupt))
     assert "Skipped" in window.target_view.placeholder.textItem.toPlainText()
     assert window.target_view.image is None
-    window.go_to(CAT_B)
+    window.review.go_to(CAT_B)
     wait_shown(qtbot, window)
     assert len(window.target_layer.names) == 4 and window.target_layer.graph.adjacency is not None
     caption = window.target_layer.captions[0].textItem.toPlainText()
@@ -151,11 +151,11 @@ def test_import_transfer_in_the_worker_thumbnails_and_a_corrupt_target(make_wind
 
 def test_broken_keypoint_file_is_a_message_in_the_window(make_window):
     window = make_window()
-    assert not window.import_keypoints(os.path.join(LABELS, "broken.json"), CAT_A)
+    assert not window.files.import_keypoints(os.path.join(LABELS, "broken.json"), CAT_A)
     assert "broken.json" in window.message_bar.text() and window.project is None
-    assert window.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)
+    assert window.files.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)
     before = window.project.labels
-    assert not window.import_keypoints(os.path.join(LABELS, "outside.csv"))
+    assert not window.files.import_keypoints(os.path.join(LABELS, "outside.csv"))
     assert "outside.csv" in window.message_bar.text() and window.project.labels is before
 
 
@@ -228,11 +228,11 @@ def test_arrow_keys_nudge_the_selection_and_accept_marks_reviewed(make_window, q
     assert project.labels.image(CAT_B).point("right_eye").visibility == ABSENT
     QTest.keyClick(window, Qt.Key.Key_A)
     assert project.labels.image(CAT_B).reviewed
-    assert window.strip.state(CAT_B) == REVIEWED and window.current == COFFEE  # moved on to the next
+    assert window.strip.state(CAT_B) == REVIEWED and window.review.current == COFFEE  # moved on to the next
     QTest.keyClick(window, Qt.Key.Key_BracketLeft)
-    assert window.current == CAT_B
+    assert window.review.current == CAT_B
     QTest.keyClick(window, Qt.Key.Key_PageDown)
-    assert window.current == COFFEE
+    assert window.review.current == COFFEE
     QTest.keyClick(window, Qt.Key.Key_Return)
     assert project.labels.image(COFFEE).reviewed
     # worst first: flagged and unreviewed targets lead
@@ -244,7 +244,7 @@ def test_arrow_keys_nudge_the_selection_and_accept_marks_reviewed(make_window, q
 
 def test_clicking_the_source_adds_a_keypoint_renamed_in_the_table(make_window, qtbot, tmp_path):
     window = make_window()
-    window.new_from_image(CAT_A)
+    window.files.new_from_image(CAT_A)
     qtbot.waitUntil(lambda: window.source_view.image is not None, timeout=10_000)
     click(window.source_view, widget_pos(window.source_view, 100, 80))
     source = window.project.labels.source
@@ -267,27 +267,27 @@ def test_save_reopen_and_restore_the_autosave(make_window, qtbot, tmp_path, aske
     path = str(tmp_path / "session.rtnproj")
     window.project.place_point(CAT_B, "nose", 100.25, 120.5)
     window.project.set_reviewed([CAT_B])
-    assert window.save(path) and not window.project.modified
+    assert window.files.save(path) and not window.project.modified
     reopened = make_window(answer="Restore")
-    assert reopened.open_project(path) and reopened.project.labels == window.project.labels
+    assert reopened.files.open_project(path) and reopened.project.labels == window.project.labels
     assert not asked  # no autosave: no question
     window.project.move_points(CAT_B, ["left_eye"], 2, 3)
-    window.autosave()
+    window.files.autosave()
     assert os.path.exists(path + ".autosave")
-    assert reopened.open_project(path)
+    assert reopened.files.open_project(path)
     assert asked and asked[-1][0] == "Restore autosave?"
     assert reopened.project.labels == window.project.labels and reopened.project.modified
     declined = make_window(answer="Open the saved file")
-    assert declined.open_project(path)
+    assert declined.files.open_project(path)
     assert declined.project.labels.image(CAT_B).point("left_eye") != window.project.labels.image(CAT_B).point("left_eye")
     broken = tmp_path / "broken.rtnproj"
     broken.write_text("{")
-    assert not declined.open_project(str(broken)) and "broken.rtnproj" in declined.message_bar.text()
+    assert not declined.files.open_project(str(broken)) and "broken.rtnproj" in declined.message_bar.text()
 
 
 def test_autosave_timer_writes_after_changes(make_window, qtbot, tmp_path):
     window = make_window(corrected_project(tmp_path))
-    window.autosave_timer.setInterval(50)
+    window.files.autosave_timer.setInterval(50)
     window.project.move_points(CAT_B, ["nose"], 1, 1)
     qtbot.waitUntil(lambda: os.path.exists(window.project.autosave_path), timeout=3000)
 
@@ -300,10 +300,10 @@ def test_export_reads_back_equal(make_window, tmp_path, format_name):
     window = make_window(project)
     extension = {"coco": ".json", "labelme": "", "labelstudio": ".json", "cvat": ".xml", "csv": ".csv"}[format_name]
     path = str(tmp_path / "out" / f"labels{extension}")
-    assert window.export(format_name, path, reviewed_only=False)
+    assert window.files.export(format_name, path, reviewed_only=False)
     assert read_labels(path) == canonical(project.labels.for_export())
     reviewed = str(tmp_path / "reviewed" / f"labels{extension}")
-    assert window.export(format_name, reviewed, reviewed_only=True)
+    assert window.files.export(format_name, reviewed, reviewed_only=True)
     back = read_labels(reviewed)
     assert back == canonical(project.labels.for_export(reviewed_only=True)) and len(back.targets) == 1
 
@@ -316,11 +316,11 @@ def test_help_lists_the_shortcuts_and_closing_mid_transfer_is_clean(make_window,
     table = dialog.findChild(QTableWidget)
     texts = {table.item(r, 0).text() for r in range(table.rowCount())}
     assert {"Ctrl+Z", "A, Ctrl+Return", "PgDown, ]"} <= texts
-    window.start_transfer()
-    window.cancel_transfer()
-    qtbot.waitUntil(lambda: not window.transferring, timeout=60_000)
+    window.transfer.start()
+    window.transfer.cancel()
+    qtbot.waitUntil(lambda: not window.transfer.running, timeout=60_000)
     window.close()
-    assert not window.transfer_thread.thread.isRunning()
+    assert not window.transfer.worker_thread.thread.isRunning()
 
 
 class SlowMatcher(FakeMatcher):
@@ -334,9 +334,9 @@ class SlowMatcher(FakeMatcher):
 def test_corrections_made_during_a_transfer_are_kept(make_window, qtbot, tmp_path):
     project = corrected_project(tmp_path, targets=(CAT_B, COFFEE))
     window = make_window(project, matcher=SlowMatcher(mirror=True))
-    window.start_transfer()  # both targets again (neither is reviewed)
+    window.transfer.start()  # both targets again (neither is reviewed)
     project.place_point(CAT_B, "nose", 123.5, 234.5)  # while the worker runs
-    qtbot.waitUntil(lambda: not window.transferring, timeout=20_000)
+    qtbot.waitUntil(lambda: not window.transfer.running, timeout=20_000)
     nose = project.labels.image(CAT_B).point("nose")
     assert (nose.x, nose.y, nose.manual) == (123.5, 234.5, True)
     eye = project.labels.image(CAT_B).point("left_eye")
@@ -345,15 +345,15 @@ def test_corrections_made_during_a_transfer_are_kept(make_window, qtbot, tmp_pat
 
 def test_opening_another_project_mid_transfer_ignores_the_old_run(make_window, qtbot, tmp_path):
     window = make_window(corrected_project(tmp_path, targets=(CAT_B, COFFEE)), matcher=SlowMatcher(mirror=True))
-    window.start_transfer()
+    window.transfer.start()
     other = corrected_project(tmp_path, targets=(CAT_B, COFFEE))
     before = other.labels
     window.set_project(other)
-    assert not window.transferring
+    assert not window.transfer.running
     QTest.qWait(1000)  # the old run ends after its current target; nothing of it is applied
     assert other.labels is before
-    window.start_transfer([COFFEE])
-    qtbot.waitUntil(lambda: not window.transferring, timeout=20_000)
+    window.transfer.start([COFFEE])
+    qtbot.waitUntil(lambda: not window.transfer.running, timeout=20_000)
     assert other.labels.image(COFFEE) != before.image(COFFEE) and other.undo_text.startswith("transfer")
 
 
@@ -363,25 +363,25 @@ def test_closing_asks_first_and_quitting_the_app_keeps_the_work(make_window, tmp
     assert not window.close() and window.isVisible()  # "Unsaved changes": Cancel
     assert asked[-1][0] == "Unsaved changes"
     window._on_app_quit()  # the application quits with the window open (e.g. its parent closed)
-    assert os.path.exists(window.project.autosave_path) and not window.transfer_thread.thread.isRunning()
+    assert os.path.exists(window.project.autosave_path) and not window.transfer.worker_thread.thread.isRunning()
     other = tmp_path / "other"
     other.mkdir()
     discarding = make_window(corrected_project(other))
     discarding.project.move_points(CAT_B, ["nose"], 1, 1)
-    discarding.autosave()
+    discarding.files.autosave()
     assert os.path.exists(discarding.project.autosave_path)
     assert discarding.close() and not os.path.exists(discarding.project.autosave_path)
 
 
 def test_an_unsaved_session_is_offered_back_before_a_new_one_replaces_it(make_window, qtbot, asked):
     crashed = make_window()
-    assert crashed.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)
+    assert crashed.files.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)
     crashed.project.move_points(CAT_A, ["nose"], 3, 4)
-    crashed.autosave()  # ... and then the process died
+    crashed.files.autosave()  # ... and then the process died
     assert not crashed.actions_by_name["recover"].isEnabled()  # its own autosave
     later = make_window(answer="Recover it")
     assert later.actions_by_name["recover"].isEnabled()
-    assert not later.import_keypoints(os.path.join(LABELS, "chelsea_coco.json"), CAT_A)
+    assert not later.files.import_keypoints(os.path.join(LABELS, "chelsea_coco.json"), CAT_A)
     assert asked[-1][0] == "Unsaved session found"
     assert later.project.labels == crashed.project.labels
 
@@ -389,11 +389,11 @@ def test_an_unsaved_session_is_offered_back_before_a_new_one_replaces_it(make_wi
 def test_cancel_stops_between_targets_and_keeps_what_was_done(make_window, qtbot, tmp_path):
     labels = read_source(os.path.join(LABELS, "chelsea.csv"), CAT_A, (451, 300)).add_targets([CAT_B, COFFEE, DOG])
     window = make_window(Project(labels), matcher=SlowMatcher())
-    window.start_transfer()
+    window.transfer.start()
     qtbot.waitUntil(lambda: window.progress.value() >= 1, timeout=20_000)
-    window.cancel_transfer()
+    window.transfer.cancel()
     assert not window.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: not window.transferring, timeout=20_000)
+    qtbot.waitUntil(lambda: not window.transfer.running, timeout=20_000)
     assert "cancelled" in window.status_text.text()
     assert window.strip.state(CAT_B) == "done" and window.strip.state(DOG) == "pending"
 
@@ -404,9 +404,9 @@ def test_place_a_missing_point_by_clicking_and_delete_on_the_source(make_window,
     shutil.copy(CAT_B, folder / "a.jpg")
     (folder / "notes.txt").write_text("not an image")
     window = make_window(corrected_project(tmp_path))
-    window.add_targets([str(folder)])  # a folder: its images
+    window.review.add_targets([str(folder)])  # a folder: its images
     new = str(folder / "a.jpg")
-    assert window.strip.paths() == [CAT_B, new] and window.current == CAT_B  # where the user was
+    assert window.strip.paths() == [CAT_B, new] and window.review.current == CAT_B  # where the user was
     wait_shown(qtbot, window)
     window.table.selectRow(window.table.names.index("left_ear"))  # left_ear is missing on the target
     assert window.project.selection.names == {"left_ear"}

@@ -1,0 +1,247 @@
+"""The Label Transfer window's files: new project, import keypoints, open, save, save as, autosave,
+recovery of an unsaved session, export, and the file dialogs behind the menu entries.
+
+File dialogs open only from the ``*_dialog`` entry points (and from ``import_keypoints`` when the
+keypoint file names no readable image and none is given); questions go through the window's ``ask``,
+which tests replace. So every action can be driven with explicit paths.
+"""
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QFileDialog
+
+from rtn_core.images import load_image
+from rtn_core.labels.formats import FORMATS, read_labels, read_source, write_labels
+from rtn_core.labels.keypoints import ImageLabels, new_project
+from rtn_core.labels.project import AUTOSAVE_SUFFIX, Project, newer_autosave, read_project
+from rtn_core.labels.transfer import IMAGE_EXTENSIONS
+
+IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ");;All files (*)"
+LABEL_FILTER = "Keypoint files (*.json *.csv *.xml);;All files (*)"
+PROJECT_FILTER = "RTN Studio label projects (*.rtnproj);;All files (*)"
+EXPORT_SUFFIX = {"coco": ".json", "labelstudio": ".json", "cvat": ".xml", "csv": ".csv", "labelme": ""}
+UNTITLED_AUTOSAVE = "untitled.rtnproj" + AUTOSAVE_SUFFIX
+
+
+class ProjectFiles:
+    """Reads and writes the window's project; ``autosave_dir`` holds the autosave of one never saved."""
+
+    def __init__(self, window, autosave_dir: str, autosave_ms: int):
+        self.window = window
+        self.autosave_dir = autosave_dir
+        self.autosave_timer = QTimer(window, interval=autosave_ms)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+
+    @property
+    def untitled_autosave(self) -> str:
+        """Where the autosave of a project that has no file yet goes."""
+        return os.path.join(self.autosave_dir, UNTITLED_AUTOSAVE)
+
+    def maybe_save(self) -> bool:
+        """Before the project is replaced: offer to save changes; False if the user cancels."""
+        project = self.window.project
+        if project is None or not project.modified:
+            return True
+        choice = self.window.ask("Unsaved changes", "Save the changes to this label project first?",
+                                 ("Save", "Discard", "Cancel"))
+        if choice == "Cancel":
+            return False
+        if choice == "Save":
+            return self.save()
+        self._drop_autosave()
+        return True
+
+    def _drop_autosave(self) -> None:
+        project = self.window.project
+        path = project.autosave_path if project else None
+        if path and os.path.exists(path):
+            os.remove(path)
+
+    def _new_project(self, labels) -> bool:
+        """Show a new unsaved project; first offer to recover an unsaved session its autosave would replace."""
+        untitled, project = self.untitled_autosave, self.window.project
+        mine = project is not None and project.autosave_path == untitled
+        if os.path.exists(untitled) and not mine and self.window.ask(
+                "Unsaved session found", "A session that was never saved (the window closed or crashed) "
+                "can still be recovered. Recover it instead, or discard it?", ("Recover it", "Discard it")) == "Recover it":
+            self._open_untitled()
+            return False
+        self.window.set_project(Project(labels, autosave_path=untitled))
+        return True
+
+    def new_from_image(self, path: str) -> None:
+        """A new project whose source is the image at ``path``, with no keypoints yet (click to add)."""
+        if not self.maybe_save():
+            return
+        try:
+            size = load_image(path).original_size
+        except ValueError as exc:
+            self.window.show_error(f"Cannot open the source image: {exc}")
+            return
+        if self._new_project(new_project(ImageLabels(os.path.abspath(path), size))):
+            self.window.status_text.setText("Click the source image to add keypoints, then add targets (Ctrl+T).")
+
+    def import_keypoints(self, path: str, image: str | None = None) -> bool:
+        """Start a project from a keypoint file (labelme / COCO JSON, CSV name,x,y, or our exports).
+
+        The source image is ``image``, else the current project's source, else the file's own image.
+        Targets already in the window are kept (as pending). A broken file leaves everything as it was.
+        """
+        old = self.window.project
+        try:
+            if image is None and old is not None:
+                image = old.labels.source.image
+            if image is None:
+                stored = [im.image for im in read_labels(path).images]
+                image = next((p for p in stored if os.path.isfile(p)), None) if len(stored) == 1 else None
+            if image is None:
+                image = self.choose_open("Source image for these keypoints", IMAGE_FILTER)
+                if not image:
+                    return False
+            image = os.path.abspath(image)
+            labels = read_source(path, image, load_image(image).original_size)
+        except ValueError as exc:
+            self.window.show_error(f"Cannot import keypoints from {os.path.basename(path)}: {exc}")
+            return False
+        if old is not None:
+            labels = labels.with_settings(old.labels.settings).add_targets(
+                [t.image for t in old.labels.targets if t.image != image])
+            if not self.maybe_save():
+                return False
+        if not self._new_project(labels):
+            return False
+        self.window.status_text.setText(f"Imported {len(labels.source.points)} keypoints from {os.path.basename(path)}.")
+        return True
+
+    def open_dropped_source(self, path: str) -> None:
+        """A file dropped on the source pane: an image starts a new project, anything else is imported."""
+        if os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
+            self.new_from_image(path)
+        else:
+            self.import_keypoints(path)
+
+    def open_project(self, path: str) -> bool:
+        """Open a project file, offering to restore a newer autosave of it."""
+        if not self.maybe_save():
+            return False
+        use_autosave = False
+        if newer_autosave(path):
+            use_autosave = self.window.ask(
+                "Restore autosave?", f"{os.path.basename(path)} has an autosave newer than the file: "
+                "changes that were never saved. Restore them?", ("Restore", "Open the saved file")) == "Restore"
+        try:
+            project = Project.open(path, use_autosave=use_autosave)
+        except (ValueError, OSError) as exc:
+            self.window.show_error(f"Cannot open the project: {exc}")
+            return False
+        self.window.set_project(project)
+        self.window.status_text.setText(f"Opened {os.path.basename(path)}"
+                                        + (" with its autosaved changes" if use_autosave else "") + ".")
+        return True
+
+    def recover_unsaved(self) -> None:
+        """Open the autosave of a session that was never saved (it stays unsaved until Save As)."""
+        if os.path.exists(self.untitled_autosave) and self.maybe_save():
+            self._open_untitled()
+
+    def _open_untitled(self) -> None:
+        path = self.untitled_autosave
+        try:
+            self.window.set_project(Project(read_project(path), autosave_path=path))
+        except ValueError as exc:
+            self.window.show_error(f"Cannot recover the unsaved session: {exc}")
+            return
+        self.window.status_text.setText("Recovered the unsaved session: save it with Ctrl+Shift+S.")
+
+    def save(self, path: str | None = None) -> bool:
+        """Save the project (``path``: save as); without a file yet, ask for one."""
+        project = self.window.project
+        if project is None:
+            return False
+        if path is None and project.path is None:
+            path = self.choose_save("Save label project", "labels.rtnproj", PROJECT_FILTER)
+            if not path:
+                return False
+        try:
+            project.save(path)
+        except (ValueError, OSError) as exc:
+            self.window.show_error(f"Cannot save the project: {exc}")
+            return False
+        self.window.update_actions()
+        self.window.status_text.setText(f"Saved {project.path}.")
+        return True
+
+    def autosave(self) -> None:
+        """Write the autosave if anything changed since the last (auto)save (timer, after transfers)."""
+        project = self.window.project
+        if project is None or not project.autosave_path:
+            return
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(project.autosave_path)), exist_ok=True)
+            if project.autosave():
+                self.window.statusBar().showMessage("Autosaved.", 2000)
+        except OSError as exc:
+            self.window.show_error(f"Autosave failed: {exc}")
+
+    def export(self, format_name: str, path: str, reviewed_only: bool = False) -> bool:
+        """Write the source and the transferred (or only the reviewed) targets in ``format_name``."""
+        if self.window.project is None:
+            return False
+        labels = self.window.project.labels.for_export(reviewed_only)
+        try:
+            write_labels(labels, path, format_name)
+        except (ValueError, OSError) as exc:
+            self.window.show_error(f"Export failed: {exc}")
+            return False
+        self.window.status_text.setText(f"Exported the source and {len(labels.targets)} target(s) as "
+                                        f"{format_name} to {path}.")
+        return True
+
+    # ----- dialogs (entry points from menus; tests call the methods above with paths) ------------------
+    def folder(self) -> str:
+        """Where file dialogs start: the project's folder, else the working directory."""
+        project = self.window.project
+        if project is not None:
+            return os.path.dirname(project.path or project.labels.source.image)
+        return os.getcwd()
+
+    def choose_open(self, title: str, filters: str) -> str:
+        return QFileDialog.getOpenFileName(self.window, title, self.folder(), filters)[0]
+
+    def choose_save(self, title: str, name: str, filters: str) -> str:
+        return QFileDialog.getSaveFileName(self.window, title, os.path.join(self.folder(), name), filters)[0]
+
+    def new_from_image_dialog(self) -> None:
+        path = self.choose_open("Source image", IMAGE_FILTER)
+        if path:
+            self.new_from_image(path)
+
+    def import_keypoints_dialog(self) -> None:
+        path = self.choose_open("Import source keypoints (labelme, COCO, CSV name,x,y)", LABEL_FILTER)
+        if path:
+            self.import_keypoints(path)
+
+    def open_project_dialog(self) -> None:
+        path = self.choose_open("Open label project", PROJECT_FILTER)
+        if path:
+            self.open_project(path)
+
+    def save_as_dialog(self) -> None:
+        path = self.choose_save("Save label project as", "labels.rtnproj", PROJECT_FILTER)
+        if path:
+            self.save(path)
+
+    def export_dialog(self, format_name: str, reviewed_only: bool = False) -> None:
+        if self.window.project is None:
+            return
+        if FORMATS[format_name].writes_folder:
+            path = QFileDialog.getExistingDirectory(self.window, f"Export {format_name}: folder for the files",
+                                                    self.folder())
+        else:
+            path = self.choose_save(f"Export {FORMATS[format_name].description}",
+                                    f"keypoints-{format_name}{EXPORT_SUFFIX[format_name]}", "All files (*)")
+        if path:
+            self.export(format_name, path, reviewed_only)

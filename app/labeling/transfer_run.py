@@ -1,0 +1,122 @@
+"""The Label Transfer window's transfer run: start, cancel, results as they arrive, progress.
+
+Owns the transfer worker and its thread (``app.labeling.worker``). Each run is a numbered job; results of
+an older job (cancelled, or for a project no longer shown) are ignored. Results go into the window's
+Project as they arrive, one undo step each.
+"""
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from rtn_core.labels.keypoints import SKIPPED, ImageLabels
+from rtn_core.labels.transfer import summary
+
+from ..workers import WorkerThread
+from .worker import TransferWorker
+
+
+class TransferRun(QObject):
+    """Runs the window's transfers in a worker thread and shows their progress in its status bar."""
+
+    request_transfer = Signal(int, object, object, object)  # job, source ImageLabels, paths, settings
+
+    def __init__(self, window, matcher_factory, device: str | None, weights: str | None):
+        super().__init__(window)
+        self.window = window
+        self.job = 0
+        self.running = False
+        self.worker = TransferWorker(matcher_factory, None if device in (None, "auto") else device, weights or None)
+        self.worker_thread = WorkerThread(self.worker, "label-transfer")
+        self.request_transfer.connect(self.worker.run)
+        self.worker.model_loading.connect(self._on_model_loading)
+        self.worker.result.connect(self._on_result)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+
+    def start(self, paths=None) -> None:
+        """Transfer the source's keypoints to ``paths`` (default: every unreviewed target) in the worker."""
+        window = self.window
+        if window.project is None or self.running:
+            return
+        labels = window.project.labels
+        paths = list(paths) if paths is not None else [t.image for t in labels.targets if not t.reviewed]
+        if not paths:
+            window.show_error("No unreviewed targets to transfer to: add target images first (Ctrl+T).")
+            return
+        self.job += 1
+        self.running = True
+        window.message_bar.hide()
+        self.worker.current_job = self.job
+        window.progress.setRange(0, len(paths))
+        window.progress.setValue(0)
+        window.progress.show()
+        window.cancel_button.setEnabled(True)
+        window.cancel_button.show()
+        window.status_text.setText(f"Transferring {len(labels.source.points)} keypoints to {len(paths)} target(s)…")
+        self.request_transfer.emit(self.job, labels.source, paths, labels.settings)
+
+    def start_current(self) -> None:
+        """Transfer again to the target shown."""
+        if self.window.review.current:
+            self.start([self.window.review.current])
+
+    def cancel(self) -> None:
+        """Stop after the target being computed; results already made are kept."""
+        if self.running:
+            self.worker.current_job = -1
+            self.window.cancel_button.setEnabled(False)
+            self.window.status_text.setText("Cancelling after the current target…")
+
+    def abandon(self) -> None:
+        """Forget the run in progress (another project is shown): its remaining results are ignored."""
+        if self.running:
+            self.worker.current_job = -1
+            self.job += 1
+            self._end()
+
+    def stop(self) -> None:
+        """Stop the worker thread (waits for the target being computed); nothing of it is applied after."""
+        self.job += 1  # results still queued for this window are ignored
+        self.worker.current_job = -1
+        self.worker_thread.stop()
+
+    @Slot(int)
+    def _on_model_loading(self, job: int) -> None:
+        if job == self.job:
+            self.window.status_text.setText("Loading the model (first transfer only)…")
+
+    @Slot(int, object, object)
+    def _on_result(self, job: int, fresh: ImageLabels, info) -> None:
+        window = self.window
+        if job != self.job or window.project is None:
+            return
+        window.project.apply_transfers([fresh], info)
+        window.progress.setValue(window.progress.value() + 1)
+        window.status_text.setText(f"Transferred {os.path.basename(fresh.image)}"
+                                   + (f" (skipped: {fresh.reason})" if fresh.status == SKIPPED else ""))
+
+    @Slot(int, bool)
+    def _on_finished(self, job: int, cancelled: bool) -> None:
+        if job != self.job:
+            return
+        window = self.window
+        self._end()
+        window.status_text.setText(f"Transfer {'cancelled' if cancelled else 'finished'}: "
+                                   f"{window.progress.value()} of {window.progress.maximum()} target(s) processed. "
+                                   + summary(window.project.labels).splitlines()[0].capitalize() + ".")
+        window.files.autosave()
+
+    @Slot(int, str)
+    def _on_failed(self, job: int, message: str) -> None:
+        if job != self.job:
+            return
+        self._end()
+        self.window.show_error(f"Transfer stopped: {message}")
+        self.window.files.autosave()
+
+    def _end(self) -> None:
+        self.running = False
+        self.window.progress.hide()
+        self.window.cancel_button.hide()
