@@ -421,3 +421,24 @@ def test_place_a_missing_point_by_clicking_and_delete_on_the_source(make_window,
     assert window.project.labels.image(CAT_B).point("right_ear") is None
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert "right_ear" in window.project.labels.names
+
+
+def test_open_labeling_window_starts_from_a_source_its_points_and_targets(qtbot, tmp_path):
+    from app.labeling import open_labeling_window
+    options = dict(matcher_factory=lambda device, weights: FakeMatcher(), ask=lambda *a: "Discard",
+                   autosave_dir=str(tmp_path / "autosave"))
+    window = open_labeling_window(source_path=CAT_A, target_paths=[CAT_B, CAT_A],
+                                  keypoints=[("p1", 120.5, 80), ("p2", 300, 200.25)], **options)
+    qtbot.addWidget(window)
+    labels = window.project.labels
+    assert labels.names == ("p1", "p2") and labels.source.image == os.path.abspath(CAT_A)
+    assert [(p.x, p.y, p.manual) for p in labels.source.points] == [(120.5, 80.0, True), (300.0, 200.25, True)]
+    assert [t.image for t in labels.targets] == [os.path.abspath(CAT_B)]  # the source is no target
+    assert window.review.current == os.path.abspath(CAT_B) and window.strip.paths() == [os.path.abspath(CAT_B)]
+    # a point off the image is one message; the window stays up and empty
+    off = open_labeling_window(source_path=CAT_A, keypoints=[("p1", 10, 10), ("p2", 451, 10)], **options)
+    qtbot.addWidget(off)
+    assert off.project is None and "outside the image" in off.message_bar.text()
+    twice = open_labeling_window(source_path=CAT_A, keypoints=[("p1", 10, 10), ("p1", 20, 10)], **options)
+    qtbot.addWidget(twice)
+    assert twice.project is None and "unique" in twice.message_bar.text()

@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QFileDialog
 
 from rtn_core.images import load_image
 from rtn_core.labels.formats import FORMATS, read_labels, read_source, write_labels
-from rtn_core.labels.keypoints import ImageLabels, new_project
+from rtn_core.labels.keypoints import ImageLabels, Point, check_inside, new_project
 from rtn_core.labels.project import AUTOSAVE_SUFFIX, Project, newer_autosave, read_project
-from rtn_core.labels.transfer import IMAGE_EXTENSIONS
+from rtn_core.labels.transfer import IMAGE_EXTENSIONS, expand_targets
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ");;All files (*)"
 LABEL_FILTER = "Keypoint files (*.json *.csv *.xml);;All files (*)"
@@ -74,15 +74,36 @@ class ProjectFiles:
 
     def new_from_image(self, path: str) -> None:
         """A new project whose source is the image at ``path``, with no keypoints yet (click to add)."""
-        if not self.maybe_save():
-            return
-        try:
-            size = load_image(path).original_size
-        except ValueError as exc:
-            self.window.show_error(f"Cannot open the source image: {exc}")
-            return
-        if self._new_project(new_project(ImageLabels(os.path.abspath(path), size))):
+        if self.new_from_points(path):
             self.window.status_text.setText("Click the source image to add keypoints, then add targets (Ctrl+T).")
+
+    def new_from_points(self, source_path: str, keypoints=(), target_paths=()) -> bool:
+        """A new project: the source image ``source_path`` with ``keypoints`` ``(name, x, y)`` (its original
+        pixels; they count as placed by hand) and ``target_paths`` (images or folders) as pending targets.
+
+        Bad input (an unreadable image, a point off the image, a repeated name) is one message; the
+        window keeps what it showed. False if refused or the user cancelled.
+        """
+        if not self.maybe_save():
+            return False
+        try:
+            size = load_image(source_path).original_size
+            points = tuple(Point(str(name), float(x), float(y)) for name, x, y in keypoints)
+            names = [p.name for p in points]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated or not all(n.strip() for n in names):
+                raise ValueError(f"keypoint names must be unique and not empty ({', '.join(repeated) or 'empty name'})")
+            source = ImageLabels(os.path.abspath(source_path), size, points)
+            check_inside(source, [(p.x, p.y) for p in points])
+        except ValueError as exc:
+            self.window.show_error(f"Cannot start a project from {os.path.basename(source_path)}: {exc}")
+            return False
+        labels = new_project(source).add_targets(expand_targets(target_paths, source.image))
+        if not self._new_project(labels):
+            return False
+        self.window.status_text.setText(f"{len(points)} keypoint(s) on {os.path.basename(source.image)}, "
+                                        f"{len(labels.targets)} target(s): transfer with Ctrl+R.")
+        return True
 
     def import_keypoints(self, path: str, image: str | None = None) -> bool:
         """Start a project from a keypoint file (labelme / COCO JSON, CSV name,x,y, or our exports).

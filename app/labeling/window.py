@@ -402,11 +402,19 @@ class LabelingWindow(QMainWindow):
 _windows: list[LabelingWindow] = []  # keeps parentless windows alive until they close
 
 
-def open_labeling_window(parent=None, project_path: str | None = None, **options) -> LabelingWindow:
-    """Open the label-transfer window (a separate window; ``parent``: e.g. the main window).
+def open_labeling_window(parent=None, project_path: str | None = None, *, source_path: str | None = None,
+                         target_paths=(), keypoints=(), **options) -> LabelingWindow:
+    """Open the Label Transfer window (a separate window; ``parent``: e.g. the main window).
+
+    What it starts from (else empty):
+    - ``project_path``: a project file to open;
+    - ``source_path``: a new project on that source image, with ``keypoints``, a list of
+      ``(name, x, y)`` in the source's original pixels (0-based, pixel centres at integers), and
+      ``target_paths``, images (or folders of images) added as targets not transferred yet.
+      Bad input shows one message in the window, which stays up.
 
     The model follows the parent's device and weights when it has them (``device_key``, ``weights``).
-    ``project_path``: a project file to open. ``options`` go to :class:`LabelingWindow`.
+    ``options`` go to :class:`LabelingWindow`. Returns the window, shown.
     """
     options.setdefault("device", getattr(parent, "device_key", None))
     options.setdefault("weights", getattr(parent, "weights", None) or None)
@@ -417,6 +425,8 @@ def open_labeling_window(parent=None, project_path: str | None = None, **options
     window.show()
     if project_path:
         window.files.open_project(project_path)
+    elif source_path:
+        window.files.new_from_points(source_path, keypoints, target_paths)
     return window
 
 
