@@ -33,7 +33,7 @@ from app.main_window import SAMPLE_PAIR, MainWindow  # noqa: E402
 
 def wait_for_match(app: QApplication, window: MainWindow, timeout: float = 300.0) -> None:
     deadline = time.perf_counter() + timeout
-    while not (window.result is not None and window.result.complete):
+    while not (window.run.result is not None and window.run.result.complete):
         if time.perf_counter() > deadline:
             raise SystemExit("the match did not finish in time")
         app.processEvents()
@@ -86,12 +86,12 @@ def main() -> int:
         window.show()
         window.open_images(*SAMPLE_PAIR)
         wait_for_match(app, window)
-        window.density.setValue(args.density)
+        window.overlays.density.setValue(args.density)
         app.processEvents()
         watch = PaintWatch(window.target_view)
 
         rng = np.random.default_rng(0)
-        width, height = window.source.original_size
+        width, height = window.pair.source.original_size
         view = window.source_view
         clicks = []
         for x, y in rng.uniform([0, 0], [width - 1, height - 1], size=(args.clicks, 2)):
@@ -101,8 +101,8 @@ def main() -> int:
         assert len(window.points) == args.clicks, "every click should have added a point"
         window.points.clear()
 
-        frames = [time_until_painted(app, watch, lambda t=t: window.show_iteration(t))
-                  for t in np.linspace(0.0, window.result.last, args.frames)]
+        frames = [time_until_painted(app, watch, lambda t=t: window.playback.show_iteration(t))
+                  for t in np.linspace(0.0, window.run.result.last, args.frames)]
         window.close()
 
     glyphs = args.density ** 2

@@ -80,7 +80,7 @@ def make_window(qtbot, tmp_path, shared_matcher, messages):
 
 
 def wait_complete(qtbot, window):
-    qtbot.waitUntil(lambda: window.result is not None and window.result.complete
+    qtbot.waitUntil(lambda: window.run.result is not None and window.run.result.complete
                     and window.status_text.text().startswith("Matched"), timeout=WAIT_MS)
 
 
@@ -101,13 +101,13 @@ def click_image(view, x, y):
 
 
 def test_sample_pair_opens_matched_with_every_iteration(window):
-    result = window.result
+    result = window.run.result
     assert result.source_size == (451, 300) and result.target_size == (640, 426)
-    assert window.slider.maximum() == result.total_iterations == result.last
-    assert window.iteration == result.last
+    assert window.playback.slider.maximum() == result.total_iterations == result.last
+    assert window.playback.iteration == result.last
     rect = window.target_view.image_rect()
     assert (rect.x(), rect.y(), rect.width(), rect.height()) == (-0.5, -0.5, 640, 426)
-    assert "Iteration 5 / 5" in window.iteration_label.text()
+    assert "Iteration 5 / 5" in window.playback.iteration_label.text()
 
 
 def test_click_places_target_marker_where_the_result_maps_it(window, qtbot):
@@ -115,51 +115,52 @@ def test_click_places_target_marker_where_the_result_maps_it(window, qtbot):
     qtbot.waitUntil(lambda: len(window.points) == 1, timeout=2000)
     point = window.points.points[0]
     assert point.source == pytest.approx((200.0, 120.0), abs=1.0)
-    expected = window.result.map_point(*point.source, window.result.last)
-    marker = window.target_markers.positions[0]
+    expected = window.run.result.map_point(*point.source, window.run.result.last)
+    marker = window.overlays.target_markers.positions[0]
     assert tuple(marker) == pytest.approx(expected, abs=1e-4)
-    assert point.confidence == pytest.approx(window.result.confidence([point.source])[0], abs=1e-6)
+    assert point.confidence == pytest.approx(window.run.result.confidence([point.source])[0], abs=1e-6)
     qtbot.waitUntil(lambda: window.table.model().rowCount() == 1, timeout=2000)
-    assert window.target_markers.outlines.shape[0] == 1 and len(window.target_markers.outline_items) == 1
+    markers = window.overlays.target_markers
+    assert markers.outlines.shape[0] == 1 and len(markers.outline_items) == 1
 
-    window.step(-window.result.last)  # at the identity the marker follows iteration 0
-    assert tuple(window.target_markers.positions[0]) == pytest.approx(window.result.map_point(*point.source, 0),
-                                                                          abs=1e-4)
+    window.playback.step(-window.run.result.last)  # at the identity the marker follows iteration 0
+    assert tuple(markers.positions[0]) == pytest.approx(window.run.result.map_point(*point.source, 0), abs=1e-4)
 
 
 def test_hover_previews_the_match(window):
     window.source_view.hovered.emit(100.0, 50.0)
-    assert window.hover_target.isVisible()
-    assert (window.hover_target.pos().x(), window.hover_target.pos().y()) == pytest.approx(window.result.map_point(100, 50), abs=1e-4)
+    hover = window.overlays.hover_target
+    assert hover.isVisible()
+    assert (hover.pos().x(), hover.pos().y()) == pytest.approx(window.run.result.map_point(100, 50), abs=1e-4)
     window.source_view.left.emit()
-    assert not window.hover_target.isVisible()
+    assert not hover.isVisible()
 
 
 def test_stepping_and_playing_change_the_glyphs(make_window, qtbot):
     window = make_window(lambda device, weights: TurningMatcher())
     window.open_images(*SAMPLE_PAIR)
     wait_complete(qtbot, window)
-    final = window.target_glyphs.lines.copy()
-    window.step(-1)
-    assert window.iteration == window.result.last - 1
-    assert not np.allclose(window.target_glyphs.lines, final)
+    final = window.overlays.target_glyphs.lines.copy()
+    window.playback.step(-1)
+    assert window.playback.iteration == window.run.result.last - 1
+    assert not np.allclose(window.overlays.target_glyphs.lines, final)
     QTest.keyClick(window, Qt.Key.Key_Right)
-    assert window.iteration == window.result.last
-    np.testing.assert_allclose(window.target_glyphs.lines, final)
+    assert window.playback.iteration == window.run.result.last
+    np.testing.assert_allclose(window.overlays.target_glyphs.lines, final)
 
-    window.show_iteration(0)
-    identity = window.target_glyphs.lines.copy()
+    window.playback.show_iteration(0)
+    identity = window.overlays.target_glyphs.lines.copy()
     window.add_point(200, 150)
     window.table.sync()
     seen, table_x = [], set()
-    window.play_timer.timeout.connect(lambda: seen.append(window.iteration))
-    window.play_timer.timeout.connect(lambda: table_x.add(window.table.model().item(0, 3).text()))
-    window.toggle_play()
-    assert window.play_timer.isActive()
-    qtbot.waitUntil(lambda: not window.play_timer.isActive(), timeout=20_000)
+    window.playback.play_timer.timeout.connect(lambda: seen.append(window.playback.iteration))
+    window.playback.play_timer.timeout.connect(lambda: table_x.add(window.table.model().item(0, 3).text()))
+    window.playback.toggle_play()
+    assert window.playback.play_timer.isActive()
+    qtbot.waitUntil(lambda: not window.playback.play_timer.isActive(), timeout=20_000)
     assert len(table_x) > 3, "the table follows the point's match during playback"
-    assert window.iteration == window.result.last
-    np.testing.assert_allclose(window.target_glyphs.lines, final)
+    assert window.playback.iteration == window.run.result.last
+    np.testing.assert_allclose(window.overlays.target_glyphs.lines, final)
     assert any(t != round(t) for t in seen), "playback interpolates between iterations"
     assert not np.allclose(identity, final)
 
@@ -169,7 +170,7 @@ def test_table_follows_adds_selection_and_deletes(window, qtbot):
     rows = table.model().rowCount
     for x, y in ((50, 60), (150, 100), (300, 200)):
         window.add_point(x, y)
-    assert len(window.target_markers.positions) == 3 and window.points.selected == {3}
+    assert len(window.overlays.target_markers.positions) == 3 and window.points.selected == {3}
     qtbot.waitUntil(lambda: rows() == 3, timeout=2000)  # the table catches up one loop pass later
     assert [i.row() for i in table.selectionModel().selectedRows()] == [2]
     assert table.model().item(1, 3).text() == f"{window.points.points[1].target[0]:.1f}"
@@ -177,13 +178,13 @@ def test_table_follows_adds_selection_and_deletes(window, qtbot):
     assert window.points.selected == {1}
     QTest.keyClick(table, Qt.Key.Key_Delete)
     assert [p.id for p in window.points.points] == [2, 3]
-    assert len(window.target_markers.positions) == 2
-    assert set(window.target_markers.markers) == set(window.source_markers.markers) == {2, 3}
+    assert len(window.overlays.target_markers.positions) == 2
+    assert set(window.overlays.target_markers.markers) == set(window.overlays.source_markers.markers) == {2, 3}
     qtbot.waitUntil(lambda: rows() == 2, timeout=2000)
     window.points.select({3})
     qtbot.waitUntil(lambda: [i.row() for i in table.selectionModel().selectedRows()] == [1], timeout=2000)
     window.points.clear()
-    assert len(window.target_markers.positions) == 0 and not window.target_markers.markers
+    assert len(window.overlays.target_markers.positions) == 0 and not window.overlays.target_markers.markers
     qtbot.waitUntil(lambda: rows() == 0, timeout=2000)
 
 
@@ -194,12 +195,12 @@ def test_export_writes_files_that_load_back_equal(window, qtbot, tmp_path):
     exports = tmp_path / "exports"
     exports.mkdir()
     for kind in ("csv", "json", "npy", "png"):
-        assert window.export(kind, str(exports / f"out.{kind}"))
+        assert window.exports.export(kind, str(exports / f"out.{kind}"))
     qtbot.waitUntil(lambda: window.status_text.text().endswith("out.npy"), timeout=10_000)  # written in the background
     assert sorted(os.listdir(exports)) == ["out.csv", "out.json", "out.npy", "out.png"], "no temporary files left"
 
     data = json.loads((exports / "out.json").read_text())
-    assert data["iteration"] == window.result.last
+    assert data["iteration"] == window.run.result.last
     assert data["source"] == {"path": SAMPLE_PAIR[0], "width": 451, "height": 300}
     assert [(p["id"], tuple(p["source"]), tuple(p["target"]), p["confidence"]) for p in data["points"]] == \
         [(p.id, p.source, p.target, p.confidence) for p in points]
@@ -212,14 +213,14 @@ def test_export_writes_files_that_load_back_equal(window, qtbot, tmp_path):
     assert rows[0]["target_path"] == SAMPLE_PAIR[1] and rows[0]["target_width"] == "640"
 
     flow = np.load(exports / "out.npy")
-    np.testing.assert_allclose(flow, window.result.dense_flow(window.result.last), atol=1e-4)
+    np.testing.assert_allclose(flow, window.run.result.dense_flow(window.run.result.last), atol=1e-4)
     image = cv2.imread(str(exports / "out.png"))
     assert image is not None and image.shape[1] >= window.width()
 
 
 def test_a_flow_export_that_fails_in_the_background_says_why(window, qtbot, tmp_path, messages):
     (tmp_path / "a file").write_text("not a folder")
-    assert window.export("npy", str(tmp_path / "a file" / "flow.npy"))  # started
+    assert window.exports.export("npy", str(tmp_path / "a file" / "flow.npy"))  # started
     qtbot.waitUntil(lambda: len(messages) > 0, timeout=10_000)
     assert messages[0][0] == "Export failed" and "a file" in messages[0][1]
     assert window.status_text.text() == "The dense flow was not saved."
@@ -228,11 +229,11 @@ def test_a_flow_export_that_fails_in_the_background_says_why(window, qtbot, tmp_
 def test_bad_image_shows_a_message_and_keeps_the_previous_pair(window, qtbot, tmp_path, messages):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"this is not a png")
-    result, source = window.result, window.source
+    result, source = window.run.result, window.pair.source
     window.open_images(str(bad), None)
     qtbot.waitUntil(lambda: bool(messages), timeout=10_000)
     assert "broken.png" in messages[0][1]
-    assert window.source is source and window.result is result
+    assert window.pair.source is source and window.run.result is result
     window.add_point(10, 10)
     assert window.points.points[0].target == pytest.approx(result.map_point(10, 10), abs=1e-4)
 
@@ -242,31 +243,31 @@ def test_model_error_is_reported_not_raised(make_window, qtbot, messages):
         raise ValueError("cannot use CUDA: no CUDA device is visible")
     window = make_window(broken_factory)
     window.open_images(*SAMPLE_PAIR)
-    qtbot.waitUntil(lambda: window.source is not None and window.model_failed, timeout=10_000)
+    qtbot.waitUntil(lambda: window.pair.source is not None and window.run.model_failed, timeout=10_000)
     qtbot.wait(200)  # a job that was already queued fails too, quietly
     assert len(messages) == 1 and "CUDA" in messages[0][1]
     assert window.status_text.text().startswith(("No model is loaded", "Cannot load the model"))
-    assert window.device_label.text() == "model: failed"
+    assert window.run.device_label.text() == "model: failed"
 
 
 def test_heatmap_and_blend_cover_the_target(window):
     window.add_point(225, 150)
-    window.toggles["heatmap"].setChecked(True)
-    window.toggles["blend"].setChecked(True)
-    assert window.heatmap.isVisible() and window.target_blend.isVisible()
-    for item in (window.heatmap, window.target_blend):
+    window.overlays.toggles["heatmap"].setChecked(True)
+    window.overlays.toggles["blend"].setChecked(True)
+    assert window.overlays.heatmap.isVisible() and window.overlays.target_blend.isVisible()
+    for item in (window.overlays.heatmap, window.overlays.target_blend):
         rect = item.mapRectToParent(item.boundingRect())
         assert (rect.width(), rect.height()) == pytest.approx((640, 426))
-    window.toggles["arrows"].setChecked(True)
-    assert window.target_arrows.lines.shape == (3 * window.density.value() ** 2, 2, 2)
+    window.overlays.toggles["arrows"].setChecked(True)
+    assert window.overlays.target_arrows.lines.shape == (3 * window.overlays.density.value() ** 2, 2, 2)
 
 
 def test_device_switch_cancels_and_matches_again(window, qtbot):
-    first = window.result
+    first = window.run.result
     window.set_device("auto")
-    assert window.result is None
+    assert window.run.result is None
     wait_complete(qtbot, window)
-    assert window.result is not first
+    assert window.run.result is not first
 
 
 def test_large_photo_opens_without_blocking_the_gui(make_window, qtbot, tmp_path):
@@ -279,8 +280,8 @@ def test_large_photo_opens_without_blocking_the_gui(make_window, qtbot, tmp_path
     window.startTimer(20)
     window.timerEvent = lambda event: ticks.append(time.perf_counter())
     window.open_images(SAMPLE_PAIR[0], str(big))
-    qtbot.waitUntil(lambda: window.target is not None, timeout=WAIT_MS)
-    assert window.target.original_size == (width, height)
+    qtbot.waitUntil(lambda: window.pair.target is not None, timeout=WAIT_MS)
+    assert window.pair.target.original_size == (width, height)
     rect = window.target_view.image_rect()
     assert (rect.width(), rect.height()) == (width, height)
     gaps = np.diff(ticks)
@@ -296,18 +297,18 @@ def test_dropping_a_file_opens_it_and_the_pair_is_remembered(window, qtbot):
     mime.setUrls([QUrl.fromLocalFile(SAMPLE_PAIR[0])])
     drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
-    first = window.result
+    first = window.run.result
     window.target_view.dropEvent(drop)
-    qtbot.waitUntil(lambda: window.target.path == SAMPLE_PAIR[0], timeout=10_000)
+    qtbot.waitUntil(lambda: window.pair.target.path == SAMPLE_PAIR[0], timeout=10_000)
     wait_complete(qtbot, window)
-    assert window.result is not first and window.result.target_size == (451, 300)
-    assert window.recent_pairs()[:2] == [[SAMPLE_PAIR[0], SAMPLE_PAIR[0]], list(SAMPLE_PAIR)]
-    window._fill_recent_menu()
+    assert window.run.result is not first and window.run.result.target_size == (451, 300)
+    assert window.pair.recent_pairs()[:2] == [[SAMPLE_PAIR[0], SAMPLE_PAIR[0]], list(SAMPLE_PAIR)]
+    window.pair.fill_recent_menu(window.recent_menu)
     assert len(window.recent_menu.actions()) == 2
 
 
 def test_linked_zoom_shows_the_same_part_of_both_images(window):
-    window.toggles["linked"].setChecked(True)
+    window.linked_zoom.setChecked(True)
     window.source_view.view_box.setRange(xRange=(100, 200), yRange=(50, 150), padding=0)
     source = window.source_view.view_box.viewRect()
     target = window.target_view.view_box.viewRect()
@@ -319,12 +320,12 @@ def test_linked_zoom_shows_the_same_part_of_both_images(window):
 def test_closing_during_a_run_is_quick(make_window, qtbot):
     window = make_window(lambda device, weights: TurningMatcher(delay=0.5))
     window.open_images(*SAMPLE_PAIR)
-    qtbot.waitUntil(lambda: window.result is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.run.result is not None, timeout=WAIT_MS)
     started = time.perf_counter()
     window.close()
     assert time.perf_counter() - started < 2
-    assert not window.result.complete
-    assert not window.matcher.thread.isRunning() and not window.loader.thread.isRunning()
+    assert not window.run.result.complete
+    assert not window.run.matcher.thread.isRunning() and not window.pair.loader.thread.isRunning()
 
 
 def test_screenshot_command_writes_a_png(tmp_path):
