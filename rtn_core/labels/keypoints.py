@@ -32,6 +32,14 @@ class TransferSettings:
     min_confidence: float = 0.1  # below this the point is flagged low_confidence
     max_fb_fraction: float = 0.05  # fb error above this fraction of the source's longer side: fb_fail
 
+    def __post_init__(self):
+        """Refuse thresholds that would flag nothing or everything unnoticed (NaN compares false)."""
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"minimum confidence must be between 0 and 1, not {self.min_confidence}")
+        if not 0.0 < self.max_fb_fraction <= 10.0:
+            raise ValueError(f"maximum forward-backward fraction must be above 0 and at most 10, "
+                             f"not {self.max_fb_fraction}")
+
     def max_fb_error(self, source_size) -> float:
         """The forward-backward threshold in source pixels."""
         return self.max_fb_fraction * max(source_size)
