@@ -7,6 +7,7 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
@@ -14,10 +15,12 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QTableWidget
 
 from app.labeling import LabelingWindow
+from app.pair import SAMPLE_PAIR
 from app.labeling.thumbnails import FLAGGED, REVIEWED, SKIPPED
 from rtn_core.labels.formats import FORMATS, canonical, read_labels, read_source
 from rtn_core.labels.keypoints import ABSENT, DONE, LR_SWAP, OCCLUDED, VISIBLE
 from rtn_core.labels.project import Project
+from rtn_core.images import load_image
 from rtn_core.labels.transfer import transfer_into
 from test_transfer import CAT_A, CAT_B, LABELS, FakeMatcher
 
@@ -442,3 +445,25 @@ def test_open_labeling_window_starts_from_a_source_its_points_and_targets(qtbot,
     twice = open_labeling_window(source_path=CAT_A, keypoints=[("p1", 10, 10), ("p1", 20, 10)], **options)
     qtbot.addWidget(twice)
     assert twice.project is None and "unique" in twice.message_bar.text()
+
+
+def test_the_sample_cat_opens_from_the_empty_window_with_points_on_its_features(make_window):
+    window = make_window()
+    assert window.empty_state.isVisible()
+    window.empty_state.linkActivated.emit("sample")  # the "try the sample cat" link
+    assert not window.empty_state.isVisible()
+    labels = window.project.labels
+    source, target = (os.path.abspath(p) for p in SAMPLE_PAIR)
+    assert labels.source.image == source and [t.image for t in labels.targets] == [target]
+    width, height = labels.source.size
+    points = {p.name: p for p in labels.source.points}
+    assert len(points) >= 5 and all(0 <= p.x <= width - 1 and 0 <= p.y <= height - 1 for p in points.values())
+    pixels = load_image(source).pixels.astype(float)  # RGB, full size (451 x 300)
+    def mean_rgb(name):
+        x, y = round(points[name].x), round(points[name].y)
+        return pixels[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3).mean(axis=0)
+    median = np.median(pixels.mean(axis=2))
+    assert all(mean_rgb(eye).mean() < median / 3 for eye in ("left_eye", "right_eye"))  # on the dark pupils
+    red, green, _ = mean_rgb("nose")
+    assert red > 2 * green  # on the pink nose leather
+    assert points["left_eye"].x > points["right_eye"].x  # the cat's own left: the image's right

@@ -18,11 +18,14 @@ from rtn_core.labels.keypoints import ImageLabels, Point, check_inside, new_proj
 from rtn_core.labels.project import AUTOSAVE_SUFFIX, Project, newer_autosave, read_project
 from rtn_core.labels.transfer import IMAGE_EXTENSIONS, expand_targets
 
+from ..pair import SAMPLE_PAIR, SAMPLES
+
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ");;All files (*)"
 LABEL_FILTER = "Keypoint files (*.json *.csv *.xml);;All files (*)"
 PROJECT_FILTER = "RTN Studio label projects (*.rtnproj);;All files (*)"
 EXPORT_SUFFIX = {"coco": ".json", "labelstudio": ".json", "cvat": ".xml", "csv": ".csv", "labelme": ""}
 UNTITLED_AUTOSAVE = "untitled.rtnproj" + AUTOSAVE_SUFFIX
+SAMPLE_KEYPOINTS = os.path.join(SAMPLES, "cat-chelsea-keypoints.json")  # on SAMPLE_PAIR's source
 
 
 class ProjectFiles:
@@ -135,6 +138,22 @@ class ProjectFiles:
         if not self._new_project(labels):
             return False
         self.window.status_text.setText(f"Imported {len(labels.source.points)} keypoints from {os.path.basename(path)}.")
+        return True
+
+    def open_sample(self) -> bool:
+        """The sample cat: its keypoints on the sample source, the other sample photo as the target."""
+        if not self.maybe_save():
+            return False
+        source, target = SAMPLE_PAIR
+        try:
+            labels = read_source(SAMPLE_KEYPOINTS, source, load_image(source).original_size)
+        except ValueError as exc:
+            self.window.show_error(f"Cannot open the sample: {exc}")
+            return False
+        if not self._new_project(labels.add_targets([target])):
+            return False
+        self.window.status_text.setText(f"The sample cat: {len(labels.names)} keypoints. Transfer them to the "
+                                        "other photo with Ctrl+R, then review with A (accept) and [ ] (move).")
         return True
 
     def open_dropped_source(self, path: str) -> None:

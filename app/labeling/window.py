@@ -89,10 +89,16 @@ class LabelingWindow(QMainWindow):
         self.strip = ThumbnailStrip()
         self.strip.current_path_changed.connect(self.review.go_to)
         self.message_bar = MessageBar()
+        self.empty_state = QLabel("No project yet: import keypoints (Ctrl+I), open a source image (Ctrl+N) or a "
+                                  "project (Ctrl+O), or <a href='sample'>try the sample cat</a>: six keypoints on one "
+                                  "photo, ready to transfer to another.")
+        self.empty_state.setWordWrap(True)
+        self.empty_state.linkActivated.connect(lambda _link: self.files.open_sample())
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.message_bar)
+        layout.addWidget(self.empty_state)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.strip)
         self.setCentralWidget(central)
@@ -171,6 +177,7 @@ class LabelingWindow(QMainWindow):
             "save": a("&Save Project", files.save, QKeySequence.StandardKey.Save),
             "save_as": a("Save Project &As…", files.save_as_dialog, "Ctrl+Shift+S"),
             "recover": a("&Recover Unsaved Session", files.recover_unsaved),
+            "sample": a("Open the &Sample Cat", files.open_sample),
             "close": a("&Close Window", self.close, QKeySequence.StandardKey.Close),
             "add_targets": a("Add &Target Images…", review.add_targets_dialog, "Ctrl+T"),
             "add_folder": a("Add Target &Folder…", review.add_folder_dialog, "Ctrl+Shift+T"),
@@ -209,7 +216,7 @@ class LabelingWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         n = self.actions_by_name
-        menus = (("&File", ["new", "import", "open", None, "save", "save_as", "recover", None, "close"]),
+        menus = (("&File", ["new", "import", "open", "sample", None, "save", "save_as", "recover", None, "close"]),
                  ("&Edit", ["undo", "redo", None, "select_all", "visibility", "delete", None, "nudge_Left",
                             "nudge_Right", "nudge_Up", "nudge_Down"]),
                  ("&Targets", ["add_targets", "add_folder", "remove_target", None, "transfer", "transfer_current",
@@ -270,6 +277,7 @@ class LabelingWindow(QMainWindow):
         if project is not None and review.current not in {t.image for t in targets}:
             review.current = targets[0].image if targets else None
         self.strip.set_targets(targets, review.current)
+        self.empty_state.setVisible(project is None)
         if project is None:
             for view, layer in ((self.source_view, self.source_layer), (self.target_view, self.target_layer)):
                 layer.show_labels(None)
