@@ -3,40 +3,64 @@
 Coordinates inside a view are the image's ORIGINAL pixel coordinates with pixel centres at
 integers: the image item's rect is (-0.5, -0.5, width, height) whatever resolution the pixels
 were decoded at, and Y points down.
+
+Markers, arrows, ellipses and the hover cross are light strokes over a dark halo: white and
+black are the only unsaturated colours drawn, so they read on any photo and never match a glyph
+(saturated colours by source position) or the heatmap's colour map.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
                                QGraphicsSimpleTextItem, QLabel, QSplitter, QVBoxLayout, QWidget)
 
 from rtn_core.images import LoadedImage
 
+from .placement import place_labels
+
+LIGHT = QColor(255, 255, 255)
+HALO = QColor(0, 0, 0, 210)
+
+
+def _cosmetic_pen(colour, width: float) -> QPen:
+    pen = QPen(QColor(colour))
+    pen.setWidthF(width)
+    pen.setCosmetic(True)  # width in screen pixels at every zoom; <= 1 takes Qt's fast stroker
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    return pen
+
 
 class PolylineItem(pg.GraphicsObject):
     """Many polylines drawn as one QPainterPath per colour: cheap enough for 60 fps animation.
 
     ``set_groups`` fixes which polyline gets which colour; ``set_lines`` then only rebuilds paths.
+    With ``halo`` every line is first drawn two pixels wider in that colour, under all strokes.
+    ``set_clip`` keeps the lines inside a rect (e.g. the image).
     """
 
-    def __init__(self, colour=(255, 255, 255), width: float = 1.0):
+    def __init__(self, colour=(255, 255, 255), width: float = 1.0, halo: QColor | None = None):
         super().__init__()
         # painted into a pixmap once and reused while the lines stay the same (e.g. under new markers)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._width = width
+        self._halo = None if halo is None else _cosmetic_pen(halo, width + 2.0)
         self._groups: list[tuple[QPen, np.ndarray | None]] = [(self._pen(colour), None)]
         self._paths: list[tuple[QPen, QPainterPath]] = []
         self._bounds = QRectF()
+        self._clip: QRectF | None = None
         self.lines: np.ndarray | None = None  # what is drawn, so callers and tests can read it back
 
     def _pen(self, colour) -> QPen:
-        pen = QPen(QColor(*colour))
-        pen.setWidthF(self._width)
-        pen.setCosmetic(True)  # width in screen pixels at every zoom; <= 1 takes Qt's fast stroker
-        return pen
+        return _cosmetic_pen(QColor(*colour), self._width)
+
+    def set_clip(self, rect: QRectF | None) -> None:
+        """Draw only inside ``rect`` (item coordinates); None draws everywhere."""
+        self.prepareGeometryChange()
+        self._clip = rect
+        self.update()
 
     def set_groups(self, groups: np.ndarray, colours) -> None:
         """Polyline i is drawn in ``colours[groups[i]]``."""
@@ -61,9 +85,15 @@ class PolylineItem(pg.GraphicsObject):
         self.update()
 
     def boundingRect(self) -> QRectF:
-        return self._bounds
+        return self._bounds if self._clip is None else self._bounds.intersected(self._clip)
 
     def paint(self, painter, *args) -> None:
+        if self._clip is not None:
+            painter.setClipRect(self._clip)
+        if self._halo is not None:
+            painter.setPen(self._halo)
+            for _, path in self._paths:
+                painter.drawPath(path)
         for pen, path in self._paths:
             painter.setPen(pen)
             painter.drawPath(path)
@@ -77,24 +107,44 @@ def _polyline_path(lines: np.ndarray) -> QPainterPath:
 
 
 class NumberLabel(QGraphicsRectItem):
-    """A point's label on a dark plate, above and right of its parent dot (screen pixels)."""
+    """A point's label on a dark plate beside its parent dot (screen pixels), where
+    :meth:`move_to` puts it."""
 
     def __init__(self, parent: QGraphicsItem):
         super().__init__(parent)
         self.setBrush(QColor(0, 0, 0, 170))
         self.setPen(QPen(Qt.PenStyle.NoPen))
         self.text = QGraphicsSimpleTextItem(self)
-        self.text.setBrush(QColor(255, 255, 255))
+        self.text.setBrush(LIGHT)
+        self.size = (0.0, 0.0)  # the plate's width and height
+        self.offset = (7.0, -20.0)  # the plate's top-left corner relative to the dot
 
     def set_text(self, text: str) -> None:
         self.text.setText(text)
         bounds = self.text.boundingRect()
-        self.text.setPos(9, -bounds.height() - 5)
-        self.setRect(QRectF(7, -bounds.height() - 6, bounds.width() + 4, bounds.height() + 2))
+        self.size = (bounds.width() + 4, bounds.height() + 2)
+        self._draw()
+
+    def move_to(self, dx: float, dy: float) -> None:
+        """Put the plate's top-left corner at (dx, dy) from the dot (no Qt call when it is there)."""
+        if (dx, dy) != self.offset:
+            self.offset = (dx, dy)
+            self._draw()
+
+    def _draw(self) -> None:
+        dx, dy = self.offset
+        self.setRect(QRectF(dx, dy, *self.size))
+        self.text.setPos(dx + 2, dy + 1)
+
+
+MARKER_RADIUS = 5.0
+CHOSEN_RADIUS = 7.0
 
 
 class PointMarker(QGraphicsEllipseItem):
-    """One numbered point: a dot of fixed screen size, placed in image pixels, with its label.
+    """One numbered point: a white dot in a dark ring, of fixed screen size, placed in image
+    pixels, with its label; a selected point is larger with a dark centre (a shape, not only a
+    colour, tells it apart).
 
     One small item per point (rather than one item for all) keeps a click's repaint to the few
     pixels around the new point.
@@ -103,23 +153,33 @@ class PointMarker(QGraphicsEllipseItem):
     def __init__(self):
         super().__init__()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-        self.setPen(QPen(QColor(0, 0, 0), 1.5))
+        self.setPen(_cosmetic_pen(HALO, 2.5))
+        self.setBrush(LIGHT)
         self.label = NumberLabel(self)
         self._shown = (None, None, None)  # position, chosen, text
 
+    @property
+    def chosen(self) -> bool:
+        return bool(self._shown[1])
+
     def present(self, x: float, y: float, chosen: bool, text: str) -> None:
-        """Place and style the marker (selected points are larger and yellow); what is already
-        shown costs no Qt call, and so no repaint."""
+        """Place and style the marker; what is already shown costs no Qt call, and so no repaint."""
         position, was_chosen, shown_text = self._shown
         if position != (x, y):
             self.setPos(x, y)
         if chosen != was_chosen:
-            radius = 6.5 if chosen else 5.0
+            radius = CHOSEN_RADIUS if chosen else MARKER_RADIUS
             self.setRect(QRectF(-radius, -radius, 2 * radius, 2 * radius))
-            self.setBrush(QColor(255, 220, 0) if chosen else QColor(0, 200, 255))
         if text != shown_text:
             self.label.set_text(text)
         self._shown = ((x, y), chosen, text)
+
+    def paint(self, painter, option, widget=None) -> None:
+        super().paint(painter, option, widget)
+        if self.chosen:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(HALO)
+            painter.drawEllipse(QPointF(0, 0), 2.5, 2.5)
 
 
 class ItemPool:
@@ -151,9 +211,15 @@ class ItemPool:
 
 
 class MarkerLayer:
-    """Numbered point markers on one view and, optionally, an outline per point in image pixels."""
+    """Numbered point markers on one view and, optionally, an outline per point in image pixels.
+
+    Labels are placed so that they cover neither each other nor the dots (again after each
+    change and zoom; selected points' labels first), and can be hidden.
+    """
 
     def __init__(self, view: "ImageView", z: float):
+        self.view = view
+        self.labels_shown = True
         self.markers: dict[int, PointMarker] = {}
         self.outline_items: dict[int, QGraphicsPathItem] = {}
         self._shown_outlines: dict[int, np.ndarray] = {}  # what each outline item draws now
@@ -161,6 +227,8 @@ class MarkerLayer:
         self._outline_pool = ItemPool(view, _outline_item, z)
         self.positions = np.zeros((0, 2))
         self.outlines: np.ndarray | None = None
+        self._ids: list[int] = []
+        view.view_box.sigRangeChanged.connect(self.place_labels)
 
     def set_points(self, ids, positions, selected, texts, outlines=None) -> None:
         """Show points ``ids`` at (N, 2) ``positions`` labelled ``texts``; ``selected`` is a set of
@@ -178,8 +246,29 @@ class MarkerLayer:
             if marker is None:
                 marker = self.markers[point_id] = self._marker_pool.take()
             marker.present(x, y, point_id in selected, text)
+            marker.label.setVisible(self.labels_shown)
             if self.outlines is not None:
                 self._set_outline(point_id, self.outlines[index])
+        self._ids = ids
+        self.place_labels()
+
+    def show_labels(self, shown: bool) -> None:
+        """Show or hide every point's label."""
+        self.labels_shown = shown
+        for marker in self.markers.values():
+            marker.label.setVisible(shown)
+        self.place_labels()
+
+    def place_labels(self, *args) -> None:
+        """Move each label to a spot that covers no other label or dot at the current zoom."""
+        if not self.labels_shown or not self._ids:
+            return
+        order = sorted(range(len(self._ids)), key=lambda i: not self.markers[self._ids[i]].chosen)
+        markers = [self.markers[self._ids[i]] for i in order]
+        pixel = np.maximum(self.view.view_box.viewPixelSize(), 1e-9)
+        offsets = place_labels(self.positions[order] / pixel, [m.label.size for m in markers], CHOSEN_RADIUS)
+        for marker, (dx, dy) in zip(markers, offsets.tolist()):
+            marker.label.move_to(dx, dy)
 
     def _set_outline(self, point_id: int, outline: np.ndarray) -> None:
         if point_id not in self.outline_items:
@@ -189,12 +278,23 @@ class MarkerLayer:
             self.outline_items[point_id].setPath(_closed_path(outline))
 
 
+class HaloPathItem(QGraphicsPathItem):
+    """A path drawn as a light stroke over a dark halo two pixels wider."""
+
+    def __init__(self, path: QPainterPath | None = None, width: float = 2.0):
+        super().__init__(QPainterPath() if path is None else path)
+        self.setPen(_cosmetic_pen(HALO, width + 2.0))  # the pen Qt sizes the bounding rect by
+        self._stroke = _cosmetic_pen(LIGHT, width)
+
+    def paint(self, painter, *args) -> None:
+        painter.setPen(self.pen())
+        painter.drawPath(self.path())
+        painter.setPen(self._stroke)
+        painter.drawPath(self.path())
+
+
 def _outline_item() -> QGraphicsPathItem:
-    pen = QPen(QColor(255, 230, 60), 2.0)
-    pen.setCosmetic(True)
-    item = QGraphicsPathItem()
-    item.setPen(pen)
-    return item
+    return HaloPathItem(width=1.5)
 
 
 def _closed_path(points: np.ndarray) -> QPainterPath:
@@ -202,13 +302,12 @@ def _closed_path(points: np.ndarray) -> QPainterPath:
 
 
 def cross_marker() -> QGraphicsPathItem:
-    """A red cross of fixed screen size, hidden until placed (the hover preview)."""
+    """A cross of fixed screen size, hidden until placed (the hover preview)."""
     path = QPainterPath()
     for start, end in (((-9, 0), (9, 0)), ((0, -9), (0, 9))):
         path.moveTo(*start)
         path.lineTo(*end)
-    item = QGraphicsPathItem(path)
-    item.setPen(QPen(QColor(255, 60, 60), 2.0))
+    item = HaloPathItem(path)
     item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
     item.setVisible(False)
     return item
@@ -233,14 +332,20 @@ class ImageView(pg.GraphicsView):
         self.placeholder = pg.TextItem(placeholder, color=(180, 180, 180), anchor=(0.5, 0.5))
         self.view_box.addItem(self.placeholder)
         self.image: LoadedImage | None = None
+        self._clipped: list = []  # overlays kept inside the image
         self.setAcceptDrops(True)
         self.scene().sigMouseClicked.connect(self._on_click)
         self.scene().sigMouseMoved.connect(self._on_move)
 
-    def add_overlay(self, item, z: float):
-        """Draw ``item`` over the image (higher ``z`` on top), in image pixel coordinates."""
+    def add_overlay(self, item, z: float, clip: bool = False):
+        """Draw ``item`` over the image (higher ``z`` on top), in image pixel coordinates; with
+        ``clip``, only inside the image (the item needs ``set_clip``, as :class:`PolylineItem`)."""
         item.setZValue(z)
         self.view_box.addItem(item)
+        if clip:
+            self._clipped.append(item)
+            if self.image is not None:
+                item.set_clip(self.image_rect())
         return item
 
     def set_image(self, image: LoadedImage) -> None:
@@ -250,6 +355,8 @@ class ImageView(pg.GraphicsView):
         self.image_item.setImage(image.pixels, autoLevels=False)
         width, height = image.original_size
         self.image_item.setRect(QRectF(-0.5, -0.5, width, height))
+        for item in self._clipped:
+            item.set_clip(self.image_rect())
         self.fit()
 
     def image_rect(self) -> QRectF:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from app.field import FieldTrack, parallelograms, sample_grid, warp_source_onto_target
+from app.placement import candidate_offsets, place_labels
 from app.points import ADDED, MATCHED, REMOVED, SELECTED, PointList
 from rtn_core.result import CorrespondenceResult, Iteration
 
@@ -65,3 +66,33 @@ def test_point_list_numbers_selects_and_notifies():
     points.add(0, 0)
     assert points.points[0].id == 1
     assert events == [ADDED, ADDED, SELECTED, MATCHED, REMOVED, REMOVED, ADDED]
+
+
+def _rects(points, offsets, sizes):
+    corners = np.asarray(points) + offsets
+    return np.hstack([corners, corners + sizes])
+
+
+def _overlaps(a, b) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def test_a_lone_label_sits_right_above_its_point():
+    offsets = place_labels([[200.0, 100.0]], [[40.0, 16.0]])
+    x, y = offsets[0]
+    assert x > 0 and y + 16.0 < 0  # its whole rect is right of and above the point
+    np.testing.assert_allclose(offsets[0], candidate_offsets(40.0, 16.0)[0])
+
+
+def test_labels_of_crowded_points_cover_neither_each_other_nor_the_points():
+    # a 3 x 3 cluster 30 px apart across, 40 down, labels 44 x 16 px: at the usual spot they overlap
+    points = np.array([[x, y] for y in (100.0, 140.0, 180.0) for x in (100.0, 130.0, 160.0)])
+    sizes = np.tile([44.0, 16.0], (len(points), 1))
+    usual = _rects(points, np.tile(candidate_offsets(44.0, 16.0)[0], (9, 1)), sizes)
+    assert _overlaps(usual[0], usual[1])
+    radius = 6.0
+    labels = _rects(points, place_labels(points, sizes, radius), sizes)
+    dots = np.hstack([points - radius, points + radius])
+    for i, label in enumerate(labels):
+        assert not any(_overlaps(label, dot) for dot in dots)
+        assert not any(_overlaps(label, other) for other in labels[i + 1:])

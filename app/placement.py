@@ -1,0 +1,64 @@
+"""Where each point's label goes, so that labels cover neither each other nor the points (Qt-free).
+
+Greedy placement in screen pixels: labels are placed one after the other, each at the first of
+a few candidate spots around its point that overlaps nothing already placed (the points' dots
+and the labels before it), or at the spot that overlaps least when every spot is taken.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+GAP = 7.0  # screen pixels between a dot's centre and the nearest edge of its label
+
+
+def candidate_offsets(width: float, height: float) -> np.ndarray:
+    """(8, 2) top-left corners, relative to the point, of a ``width`` x ``height`` label, in
+    order of preference: right-above (the usual spot), left-above, right-below, left-below,
+    right, left, above, below."""
+    left, above = -GAP - width, -GAP - height + 3.0
+    right, below = GAP, GAP - 3.0
+    return np.array([[right, above], [left, above], [right, below], [left, below],
+                     [GAP + 2.0, -height / 2], [-GAP - 2.0 - width, -height / 2],
+                     [-width / 2, -GAP - 2.0 - height], [-width / 2, GAP + 2.0]])
+
+
+def _overlap(rect: tuple[float, float, float, float], obstacles: list) -> float:
+    """Total area the rect (x0, y0, x1, y1) shares with the obstacles (rects alike)."""
+    x0, y0, x1, y1 = rect
+    area = 0.0
+    for a0, b0, a1, b1 in obstacles:
+        width, height = min(x1, a1) - max(x0, a0), min(y1, b1) - max(y0, b0)
+        if width > 0 and height > 0:
+            area += width * height
+    return area
+
+
+def place_labels(points: np.ndarray, sizes: np.ndarray, dot_radius: float = 6.0) -> np.ndarray:
+    """(N, 2) screen positions of the points and (N, 2) label sizes -> (N, 2) top-left corner of
+    each label relative to its point. Earlier points get the better spots.
+
+    Plain Python over the few points near each one: for the tens of points a view holds this is
+    several times faster than numpy, whose per-call cost dominates at that size.
+    """
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+    if not len(points):
+        return np.zeros((0, 2))
+    reach = 2.0 * (sizes.max(axis=0) + GAP + 2.0 + dot_radius)  # farther points cannot interact
+    apart = np.abs(points[:, None, :] - points[None, :, :])
+    near = [np.flatnonzero(row).tolist() for row in (apart[..., 0] < reach[0]) & (apart[..., 1] < reach[1])]
+    dots = np.hstack([points - dot_radius, points + dot_radius]).tolist()
+    placed: list = []
+    offsets = []
+    for index, ((x, y), (width, height)) in enumerate(zip(points.tolist(), sizes.tolist())):
+        obstacles = [dots[j] for j in near[index]] + [placed[j] for j in near[index] if j < index]
+        best, least = None, np.inf
+        for dx, dy in candidate_offsets(width, height).tolist():
+            area = _overlap((x + dx, y + dy, x + dx + width, y + dy + height), obstacles)
+            if area < least:
+                best, least = (dx, dy), area
+                if area == 0.0:
+                    break
+        offsets.append(best)
+        placed.append((x + best[0], y + best[1], x + best[0] + width, y + best[1] + height))
+    return np.array(offsets)
