@@ -177,3 +177,64 @@ def test_numpy_coordinates_from_a_view_still_save(project, tmp_path):
     project.add_point(str(tmp_path / "a.png"), "tail", np.float32(3.5), np.float64(4))
     project.save(str(tmp_path / "p.rtnproj"))
     assert Project.open(str(tmp_path / "p.rtnproj")).labels == project.labels
+
+
+def test_a_failed_save_as_keeps_the_old_file_and_autosave(project, tmp_path):
+    path = str(tmp_path / "p.rtnproj")
+    project.save(path)
+    project.place_point(str(tmp_path / "a.png"), "nose", 11, 12)
+    assert project.autosave()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a folder should be")
+    with pytest.raises(OSError):
+        project.save(str(blocked / "new.rtnproj"))
+    assert project.path == path and project.autosave_path == path + ".autosave" and project.modified
+    assert os.path.exists(path + ".autosave")
+
+
+def test_untitled_sessions_each_own_a_locked_autosave(project, tmp_path):
+    """Two untitled windows: separate autosaves; neither is offered the other's live session nor can
+    take it over; once a session ends its autosave is offered for recovery."""
+    from rtn_core.labels.project import is_live, orphaned_autosaves
+    folder = str(tmp_path / "autosaves")
+    first, second = Project.untitled(project.labels, folder), Project.untitled(project.labels, folder)
+    assert first.autosave_path != second.autosave_path
+    for session in (first, second):
+        session.move_points(str(tmp_path / "a.png"), ["nose"], 1, 1)
+        assert session.autosave()
+    assert orphaned_autosaves(folder) == [] and is_live(first.autosave_path)
+    with pytest.raises(ValueError, match="another RTN Studio session is using it"):
+        Project.recover(second.autosave_path)
+    second.discard_autosave()  # Discard in one window deletes only its own recovery file
+    assert os.path.exists(first.autosave_path) and not os.path.exists(second.autosave_path)
+    first.close()
+    assert orphaned_autosaves(folder) == [first.autosave_path]
+    recovered = Project.recover(first.autosave_path)
+    assert recovered.labels == first.labels and recovered.modified and orphaned_autosaves(folder) == []
+    recovered.save(str(tmp_path / "kept.rtnproj"))  # Save As: the untitled autosave and its lock go
+    assert os.listdir(folder) == [os.path.basename(second.autosave_path) + ".lock"]
+
+
+def test_a_killed_untitled_session_is_offered_for_recovery(tmp_path):
+    folder = str(tmp_path / "autosaves")
+    child = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {os.path.join(ROOT, "tests")!r})
+        from test_project import make_labels
+        from rtn_core.labels.project import Project
+        project = Project.untitled(make_labels({str(tmp_path)!r}), {folder!r})
+        project.set_reviewed([project.labels.targets[0].image])
+        project.autosave()
+        print(project.autosave_path, flush=True)
+        time.sleep(60)
+    """)
+    from rtn_core.labels.project import orphaned_autosaves
+    process = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        autosave = process.stdout.readline().strip()
+        assert os.path.exists(autosave) and orphaned_autosaves(folder) == []  # alive: not offered
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert orphaned_autosaves(folder) == [autosave]
+    assert Project.recover(autosave).labels.targets[0].reviewed

@@ -226,11 +226,11 @@ def image_reference(image: str, out_path: str, format_name: str, options: Export
             stored = (drive.rstrip(":") + "/" if drive else "") + tail.replace(os.sep, "/").lstrip("/")
         return (options.image_url or LABEL_STUDIO_LOCAL_FILES) + urllib.parse.quote(stored)
     folder = os.path.abspath(out_path) if format_name == "labelme" else _folder_of(out_path)
-    return _relative(image, folder)
+    return relative_path(image, folder)
 
 
 def _under_root(image: str, root: str) -> str:
-    relative = _relative(image, os.path.abspath(root))
+    relative = relative_path(image, os.path.abspath(root))
     if relative.startswith("../") or relative == ".." or os.path.isabs(relative):
         raise LabelFileError(f"{os.path.basename(image)}: not under the image root {root}")
     return relative
@@ -241,7 +241,7 @@ def _name(stored: str) -> str:
     return stored.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def _relative(image: str, folder: str) -> str:
+def relative_path(image: str, folder: str) -> str:
     """``image`` relative to ``folder`` with ``/`` separators; absolute when on another drive."""
     try:
         return os.path.relpath(image, folder).replace(os.sep, "/")
@@ -343,7 +343,7 @@ def write_coco(labels: LabelSet, path: str, options: ExportOptions = ExportOptio
         width, height = im.size
         images.append({"id": image_id, "file_name": image_reference(im.image, file, "coco", options),
                        "width": width, "height": height,
-                       TOOL_KEY: {"reviewed": im.reviewed, "path": _relative(im.image, _folder_of(file))}})
+                       TOOL_KEY: {"reviewed": im.reviewed, "path": relative_path(im.image, _folder_of(file))}})
         by_name = {p.name: p for p in im.points}
         flat, scores = [], []
         for name in labels.names:
@@ -497,7 +497,7 @@ def write_labelstudio(labels: LabelSet, path: str, options: ExportOptions = Expo
         tasks.append({"id": task_id, "data": {"image": image_reference(im.image, path, "labelstudio", options)},
                       "annotations" if im.reviewed else "predictions": [result_set],
                       "meta": {TOOL_KEY: {**_header(labels), "size": [width, height], "points": points,
-                                          "path": _relative(im.image, _folder_of(path))}}})
+                                          "path": relative_path(im.image, _folder_of(path))}}})
     write_atomic(os.path.splitext(path)[0] + ".config.xml", labelstudio_config(labels.names))
     write_atomic(path, _dump_json(tasks))
 
@@ -576,7 +576,7 @@ def write_cvat(labels: LabelSet, path: str, options: ExportOptions = ExportOptio
                               ("default_value", ""), ("values", "")):
                 ET.SubElement(attribute, key).text = text
     folder = _folder_of(path)
-    header = {**_header(labels), "paths": [_relative(im.image, folder) for im in labels.images]}
+    header = {**_header(labels), "paths": [relative_path(im.image, folder) for im in labels.images]}
     ET.SubElement(meta, TOOL_KEY).text = json.dumps(header, sort_keys=True)
     for image_id, im in enumerate(labels.images):
         width, height = im.size

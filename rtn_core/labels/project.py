@@ -10,14 +10,19 @@ the results to :meth:`Project.apply_transfers` on its own thread.
 """
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..atomic import write_atomic
+from .formats import relative_path
 from .keypoints import LabelSet, TransferSettings
 from .transfer import apply_results, transfer_into
+from .untrusted import check_labels, load_json
 
 PROJECT_FORMAT = "rtn-studio-project"
 PROJECT_VERSION = 1
@@ -59,6 +64,7 @@ class Project:
         self._labels = labels
         self.path = path
         self._autosave_path = autosave_path
+        self._lock: SessionLock | None = None  # held while this untitled session owns its autosave
         self._saved = labels  # the labels as last written to ``path``
         self._autosaved = labels  # ... and to the autosave file
         self._history = _History()
@@ -188,17 +194,58 @@ class Project:
     def autosave_path(self) -> str | None:
         return self.path + AUTOSAVE_SUFFIX if self.path else self._autosave_path
 
+    @classmethod
+    def untitled(cls, labels: LabelSet, folder: str) -> "Project":
+        """A project with no file yet whose autosave is its own (two windows never share one),
+        locked while this session lives so that no other session offers or deletes it."""
+        os.makedirs(folder, exist_ok=True)
+        autosave = os.path.join(folder, f"{UNTITLED_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}{AUTOSAVE_SUFFIX}")
+        project = cls(labels, autosave_path=autosave)
+        project._lock = SessionLock(autosave + LOCK_SUFFIX)
+        return project
+
+    @classmethod
+    def recover(cls, autosave: str) -> "Project":
+        """Reopen the autosave of an untitled session that died (see :func:`orphaned_autosaves`) as
+        this session's own, modified; ValueError when a live session holds it or it is unreadable."""
+        lock = SessionLock(autosave + LOCK_SUFFIX)
+        try:
+            project = cls(read_project(autosave), autosave_path=autosave)
+        except ValueError:
+            lock.release()
+            raise
+        project._lock, project._saved = lock, None
+        return project
+
+    def close(self) -> None:
+        """Let go of this session's autosave lock (the autosave stays for recovery if it exists)."""
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+
+    def discard_autosave(self) -> None:
+        """Delete this session's own autosave (the user discarded the changes)."""
+        if self.autosave_path and os.path.exists(self.autosave_path):
+            os.remove(self.autosave_path)
+
     def save(self, path: str | None = None) -> None:
-        """Write the project file atomically (to ``path`` if given: save as) and drop the autosave."""
-        stale = {self.autosave_path}
-        self.path = path or self.path
-        if not self.path:
+        """Write the project file atomically (to ``path`` if given: save as) and drop the autosave.
+
+        A failed write (full disk, no permission) raises OSError and changes nothing: the project
+        keeps its old file and its autosave.
+        """
+        target = path or self.path
+        if not target:
             raise ValueError("the project has no file yet: give a path")
-        write_atomic(self.path, project_json(self._labels, os.path.dirname(os.path.abspath(self.path))))
+        stale = self.autosave_path
+        write_atomic(target, project_json(self._labels, os.path.dirname(os.path.abspath(target))))
+        self.path = target
         self._saved = self._autosaved = self._labels
-        for autosave in stale | {self.autosave_path}:
+        for autosave in {stale, self.autosave_path}:
             if autosave and os.path.exists(autosave):
                 os.remove(autosave)
+        if stale != self.autosave_path:
+            self.close()
         self._emit("file")
 
     def autosave(self) -> bool:
@@ -237,9 +284,64 @@ def newer_autosave(path: str) -> str | None:
     return autosave
 
 
+UNTITLED_PREFIX = "untitled-"  # untitled-<pid>-<random>.autosave in the app's autosave folder
+LOCK_SUFFIX = ".lock"
+
+
+class SessionLock:
+    """An exclusive lock on a file, held while this object (and its process) lives.
+
+    The operating system drops it when the process ends, even by kill -9, so a lock that can be
+    taken means the session that wrote the autosave is gone. Raises ValueError when it is held.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._stream = open(path, "a+b")
+        if not _try_lock(self._stream):
+            self._stream.close()
+            raise ValueError(f"{os.path.basename(path)}: another RTN Studio session is using it")
+
+    def release(self) -> None:
+        if not self._stream.closed:
+            self._stream.close()  # closing drops the lock
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+
+
+def _try_lock(stream) -> bool:
+    try:
+        if os.name == "nt":
+            import msvcrt
+            msvcrt.locking(stream.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def is_live(autosave: str) -> bool:
+    """Whether a running session holds ``autosave`` (its lock cannot be taken)."""
+    lock_path = autosave + LOCK_SUFFIX
+    if not os.path.exists(lock_path):
+        return False
+    with open(lock_path, "a+b") as stream:
+        return not _try_lock(stream)  # closing releases a lock this check took
+
+
+def orphaned_autosaves(folder: str) -> list[str]:
+    """Autosaves of untitled sessions that no running session holds (it crashed or was killed),
+    newest first: offer to recover them."""
+    found = [p for p in glob.glob(os.path.join(glob.escape(folder), f"{UNTITLED_PREFIX}*{AUTOSAVE_SUFFIX}"))
+             if not is_live(p)]
+    return sorted(found, key=os.path.getmtime, reverse=True)
+
+
 def project_json(labels: LabelSet, folder: str) -> str:
     """The project file's text; image paths are stored relative to ``folder`` (the file's own)."""
-    data = labels.map_paths(lambda path: os.path.relpath(path, folder).replace(os.sep, "/")).to_dict()
+    data = labels.map_paths(lambda path: relative_path(path, folder)).to_dict()
     return json.dumps({"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "labels": data},
                       indent=1, sort_keys=True) + "\n"
 
@@ -248,17 +350,20 @@ def read_project(path: str) -> LabelSet:
     """Read a project (or autosave) file; ValueError naming the file when it is not one."""
     name = os.path.basename(path)
     try:
-        with open(path, encoding="utf-8") as stream:
-            data = json.load(stream)
-        if data.get("format") != PROJECT_FORMAT:
+        data = load_json(path)
+        if not isinstance(data, dict) or data.get("format") != PROJECT_FORMAT:
             raise ValueError("not an RTN Studio project file")
-        if data.get("version", 0) > PROJECT_VERSION:
+        if not isinstance(data.get("version", 0), int) or data.get("version", 0) > PROJECT_VERSION:
             raise ValueError(f"written by a newer RTN Studio (version {data['version']})")
-        labels = LabelSet.from_dict(data["labels"])
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{name}: not a project file ({exc})") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"{name}: {exc}") from None
+        labels = check_labels(LabelSet.from_dict(data["labels"]))
+        if not labels.images:
+            raise ValueError("holds no images")
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    except KeyError as exc:
+        raise ValueError(f"{name}: missing entry {exc.args[0]!r}") from None
+    except (TypeError, ValueError, AttributeError, OverflowError, IndexError) as exc:
+        raise ValueError(f"{name}: {' '.join(str(exc).split())[:300]}") from None
     folder = os.path.dirname(os.path.abspath(path))
     return labels.map_paths(lambda stored: os.path.normpath(os.path.join(folder, stored)))
 

@@ -129,6 +129,10 @@ def check_labels(labels):
         if len(edge) != 2 or not all(type(i) is int and 0 <= i < len(names) for i in edge):
             raise ValueError(f"skeleton edge {list(edge)} refers to no keypoint (there are {len(names)})")
     _check_name(labels.category, "category")
+    try:
+        labels.settings  # thresholds from the file: finite and in range
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"settings: {exc}") from None
     if not isinstance(labels.info, dict) or _depth(labels.info) > MAX_INFO_DEPTH:
         raise ValueError(f"info must be a JSON object nested at most {MAX_INFO_DEPTH} deep")
     total = 0
