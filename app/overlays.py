@@ -10,8 +10,11 @@ from PySide6.QtWidgets import QSpinBox, QWidget
 
 from .field import (FieldTrack, arrows, ellipses, parallelograms, position_groups, sample_grid,
                     warp_source_onto_target)
-from .points import ADDED, REMOVED, SELECTED, PointList
-from .views import ImageView, MarkerLayer, PolylineItem, cross_marker
+from .legend import Legend, glyph_legend, show_heatmap_legend
+from .points import ADDED, MOVED, REMOVED, RESTORED, SELECTED, PointList
+from .views import HALO, ImageView, MarkerLayer, PolylineItem, cross_marker
+
+GLYPHS_UNDER_POINTS = 0.35  # glyph opacity while there are points: the field recedes, the matches read
 
 
 class Overlays:
@@ -29,13 +32,16 @@ class Overlays:
         self._point_outlines = None  # (N, M, 2) affine ellipses of the points
 
         self.source_glyphs = source_view.add_overlay(PolylineItem(), 10)
-        self.target_glyphs = target_view.add_overlay(PolylineItem(), 10)
-        self.target_arrows = target_view.add_overlay(PolylineItem((255, 255, 255, 200)), 11)
+        self.target_glyphs = target_view.add_overlay(PolylineItem(), 10, clip=True)
+        self.target_arrows = target_view.add_overlay(PolylineItem((255, 255, 255), halo=HALO), 11)
         self.target_blend = target_view.add_overlay(pg.ImageItem(axisOrder="row-major"), 5)
         self.target_blend.setOpacity(0.55)
         self.heatmap = target_view.add_overlay(pg.ImageItem(axisOrder="row-major"), 6)
         self.heatmap.setOpacity(0.6)
-        self.heatmap.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
+        self.heatmap_colours = pg.colormap.get("inferno").getLookupTable(nPts=256)
+        self.heatmap.setLookupTable(self.heatmap_colours)
+        self.glyph_legend = glyph_legend(target_view.view_box)
+        self.heatmap_legend = Legend(target_view.view_box, "bottom-left")
         self.source_markers = MarkerLayer(source_view, 21)
         self.target_markers = MarkerLayer(target_view, 21)
         self.hover_source = source_view.add_overlay(cross_marker(), 22)
@@ -44,7 +50,8 @@ class Overlays:
         self.toggles: dict[str, QAction] = {}
         for key, text, shortcut, checked in (("glyphs", "Glyphs", "G", True), ("arrows", "Flow arrows", "A", False),
                                             ("blend", "Warped blend", "B", False),
-                                            ("heatmap", "Score heatmap", "H", False)):
+                                            ("heatmap", "Score heatmap", "H", False),
+                                            ("labels", "Point labels", "N", True)):
             action = QAction(text, window, checkable=True, checked=checked)
             action.setShortcut(QKeySequence(shortcut))
             action.toggled.connect(self.redraw)
@@ -100,6 +107,9 @@ class Overlays:
         have_field = self.result is not None and self.grid_track.count > 0
         show = {key: action.isChecked() for key, action in self.toggles.items()}
         self.source_glyphs.setVisible(show["glyphs"])
+        self.glyph_legend.setVisible(show["glyphs"] and have_field)
+        for layer in (self.source_markers, self.target_markers):
+            layer.show_labels(show["labels"])
         if have_field and (show["glyphs"] or show["arrows"]):
             matches, affines, _ = self.grid_track.at(t)
             self.target_glyphs.set_lines(parallelograms(matches, affines, self.grid_half) if show["glyphs"] else None)
@@ -126,14 +136,20 @@ class Overlays:
     def _heatmap_point(self):
         selected = [p for p in self.points.points if p.id in self.points.selected]
         chosen = selected or self.points.points
-        return chosen[-1].source if chosen else None
+        return chosen[-1] if chosen else None
 
     def _draw_heatmap(self, visible: bool) -> None:
-        point = self._heatmap_point() if visible and self.result is not None else None
+        """The score map of the selected point (else the newest), and its colour bar; with no
+        point, the legend says how to get one."""
+        visible = visible and self.result is not None
+        point = self._heatmap_point() if visible else None
         self.heatmap.setVisible(point is not None)
+        self.heatmap_legend.setVisible(visible)
+        if visible:
+            show_heatmap_legend(self.heatmap_legend, self.heatmap_colours, point and point.id)
         if point is None:
             return
-        scores = self.result.score_map(*point)
+        scores = self.result.score_map(*point.source)
         width, height = self.result.target_size
         scale = min(1.0, 512 / max(width, height))
         smooth = cv2.resize(scores, (max(1, round(width * scale)), max(1, round(height * scale))),
@@ -170,6 +186,10 @@ class Overlays:
             self._point_matches()
             self._draw_markers()
             self._draw_heatmap(self.toggles["heatmap"].isChecked())
+        elif kind in (MOVED, RESTORED):  # new matches: the markers follow when they are stored
+            self._rebuild_points_track()
+            self._draw_point_matches()
+            self._draw_heatmap(self.toggles["heatmap"].isChecked())
         elif kind == SELECTED:
             self._draw_markers()
             self._draw_heatmap(self.toggles["heatmap"].isChecked())
@@ -177,14 +197,16 @@ class Overlays:
             self._draw_markers()
 
     def _draw_markers(self) -> None:
-        """Numbered dots at each point on the source and at its match (with confidence) on the target."""
+        """Named dots at each point on the source and at its match (with confidence) on the target."""
         points, selected = self.points.points, self.points.selected
         self.source_markers.set_points([p.id for p in points], [p.source for p in points], selected,
-                                       [str(p.id) for p in points])
+                                       [p.name for p in points])
         matched = [p for p in points if p.target is not None]
         self.target_markers.set_points([p.id for p in matched], [p.target for p in matched], selected,
-                                       [f"{p.id}  {p.confidence:.0%}" for p in matched],
+                                       [f"{p.name}  {p.confidence:.0%}" for p in matched],
                                        self._point_outlines if matched else None)
+        for glyphs in (self.source_glyphs, self.target_glyphs):
+            glyphs.setOpacity(GLYPHS_UNDER_POINTS if points else 1.0)
 
     def preview_match(self, x: float, y: float) -> None:
         """Live match of the pointer position at the shown iteration."""

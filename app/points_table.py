@@ -1,4 +1,5 @@
-"""The points table: a Qt view of the Qt-free :class:`PointList`, kept in sync both ways.
+"""The points table: a Qt view of the Qt-free :class:`PointList`, kept in sync both ways; a
+point is renamed by editing its name cell.
 
 The table catches up with the list SYNC_DELAY_MS after a change (changes in between coalesce,
 e.g. during playback), so a click's marker is painted before the table's rows are.
@@ -11,12 +12,12 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from .points import Point, PointList
 
-COLUMNS = ["#", "source x", "source y", "target x", "target y", "conf."]
+COLUMNS = ["name", "source x", "source y", "target x", "target y", "conf."]
 SYNC_DELAY_MS = 25  # the table follows this long after a change: after the views have painted it
 
 
 class PointsTableModel(QStandardItemModel):
-    """Rows are points in list order; columns are COLUMNS.
+    """Rows are points in list order; columns are COLUMNS; the name cells are editable.
 
     The cells live in Qt's C++ item model and are copied from the point list by :meth:`refresh`,
     because a Python ``data()`` called for every cell and role made each repaint several times
@@ -27,34 +28,49 @@ class PointsTableModel(QStandardItemModel):
         super().__init__(0, len(COLUMNS))
         self.setHorizontalHeaderLabels(COLUMNS)
         self.points = points
+        self._ids: list[int] = []  # the point shown in each row
         self._shown: list[list[str]] = []  # the cells' texts, to compare without asking Qt
+        self._writing = False
+        self.itemChanged.connect(self._on_item_changed)
 
     def refresh(self) -> None:
         """Make the rows match the list: new points are appended, changed cells rewritten, and
-        the rows rebuilt only when points were removed."""
+        the rows rebuilt only when points were removed or restored."""
+        ids = [point.id for point in self.points.points]
         rows = [_row_texts(point) for point in self.points.points]
-        if [row[0] for row in rows[:len(self._shown)]] != [row[0] for row in self._shown]:
+        self._writing = True
+        if ids[:len(self._ids)] != self._ids:
             self.setRowCount(0)
-            self._shown = []
+            self._ids, self._shown = [], []
         for index, (row, shown) in enumerate(zip(rows, self._shown)):
-            for column in range(3, len(COLUMNS)):
-                if row[column] != shown[column]:
-                    self.item(index, column).setText(row[column])
+            for column, (text, old) in enumerate(zip(row, shown)):
+                if text != old:
+                    self.item(index, column).setText(text)
         for row in rows[len(self._shown):]:
-            self.appendRow([_cell(text) for text in row])
-        self._shown = rows
+            self.appendRow([_cell(text, editable=column == 0) for column, text in enumerate(row)])
+        self._writing = False
+        self._ids, self._shown = ids, rows
+
+    def _on_item_changed(self, item: QStandardItem) -> None:
+        """The user typed a name: rename the point, or put its name back if the new one is refused."""
+        if self._writing or item.column() != 0 or item.row() >= len(self._ids):
+            return
+        if not self.points.rename(self._ids[item.row()], item.text()):
+            self._writing = True
+            item.setText(self._shown[item.row()][0])
+            self._writing = False
 
 
 def _row_texts(point: Point) -> list[str]:
     source = [f"{point.source[0]:.1f}", f"{point.source[1]:.1f}"]
     if point.target is None:
-        return [str(point.id), *source, "–", "–", "–"]
-    return [str(point.id), *source, f"{point.target[0]:.1f}", f"{point.target[1]:.1f}", f"{point.confidence:.2f}"]
+        return [point.name, *source, "–", "–", "–"]
+    return [point.name, *source, f"{point.target[0]:.1f}", f"{point.target[1]:.1f}", f"{point.confidence:.2f}"]
 
 
-def _cell(text: str) -> QStandardItem:
+def _cell(text: str, editable: bool = False) -> QStandardItem:
     item = QStandardItem(text)
-    item.setEditable(False)
+    item.setEditable(editable)
     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     return item
 
@@ -68,12 +84,14 @@ class PointsTable(QTableView):
         self.setModel(PointsTableModel(points))
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.setToolTip("Double-click a name (or press F2) to rename the point; Delete removes the selected points")
         self.verticalHeader().setVisible(False)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        # fixed, not ResizeToContents: that would read every row on every change
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(0, 40)
+        # a set width, not ResizeToContents: that would read every row on every change
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 70)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.setAlternatingRowColors(True)
         self._syncing = False
@@ -107,7 +125,7 @@ class PointsTable(QTableView):
             self.points.select(p.id for row, p in enumerate(self.points.points) if row in rows)
 
     def keyPressEvent(self, event) -> None:
-        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self.state() != self.State.EditingState:
             self.points.remove_selected()
         else:
             super().keyPressEvent(event)
