@@ -14,9 +14,11 @@ import cv2
 import numpy as np
 import torch
 
+from .confidence import load_calibration
 from .device import choose_device
 from .images import LoadedImage, as_loaded
 from .model import RTN, window_softmax
+from .refine import DEFAULT_FALLOFF, fixed_constraint
 from .result import CorrespondenceResult, Iteration
 from .weights import DEFAULT_WEIGHTS, load_rtn_weights
 
@@ -44,6 +46,7 @@ class Matcher:
         if weights is None and os.path.isfile(DEFAULT_WEIGHTS):
             weights = DEFAULT_WEIGHTS
         self.weights = weights or None
+        self.calibration = load_calibration(self.weights)  # per-point confidence fitted for these weights
         self.model = RTN(backbone, backbone_weights)
         if self.weights:
             load_rtn_weights(self.model, self.weights)
@@ -67,27 +70,40 @@ class Matcher:
                 prepared[i] = PreparedImage(image, {stride: m[k:k + 1] for stride, m in maps.items()})
         return prepared
 
-    def match(self, source, target) -> CorrespondenceResult:
-        """Run every iteration and return the complete result."""
+    def match(self, source, target, fixed=(), start: CorrespondenceResult | None = None,
+              falloff: float = DEFAULT_FALLOFF) -> CorrespondenceResult:
+        """Run every iteration and return the complete result (arguments as :meth:`stream`)."""
         result = None
-        for result in self.stream(source, target):
+        for result in self.stream(source, target, fixed, start, falloff):
             pass
         return result
 
-    def stream(self, source, target) -> Iterator[CorrespondenceResult]:
-        """Yield a new result snapshot after each iteration: first the identity, last complete.
+    def stream(self, source, target, fixed=(), start: CorrespondenceResult | None = None,
+               falloff: float = DEFAULT_FALLOFF) -> Iterator[CorrespondenceResult]:
+        """Yield a new result snapshot after each iteration: first the start, last complete.
 
-        ``source``/``target``: LoadedImage, H x W x {1,3,4} arrays (RGB order) or PreparedImage.
+        ``source``/``target``: LoadedImage, H x W x {1,3,4} arrays (RGB order) or PreparedImage
+        (pass prepared images to re-run a pair without its backbone). ``fixed``: corrections
+        ``[(source_xy, target_xy), ...]`` in original pixels, imposed on every field (``refine``):
+        each fixed point maps exactly to its target and pulls its neighbours within ``falloff``.
+        ``start``: a result of this pair to continue from (its last field, and the steps of the
+        schedule on that field's level) instead of the identity and the whole schedule.
         """
         source, target = self._prepare(source, target)
+        constrain = (fixed_constraint(fixed, source.original_size, target.original_size, falloff)
+                     if len(fixed) else None)
+        first = 0 if start is None else self.model.schedule.index(start.iterations[-1].stride)
         with torch.inference_mode():
             source_features, target_features = self.model.final_features(source.features, target.features)
             result = CorrespondenceResult(
                 source.original_size, target.original_size,
                 source_features=source_features[0].cpu(), target_features=target_features[0].cpu(),
-                device=str(self.device), total_iterations=self.model.iterations)
+                device=str(self.device), total_iterations=self.model.iterations - first,
+                calibration=self.calibration)
             finest = {min(self.model.schedule): source_features}
-            for step in self.model.iterate_features(source.features, target.features, finest):
+            start_field = None if start is None else start.iterations[-1].field[None].to(self.device)
+            for step in self.model.iterate_features(source.features, target.features, finest,
+                                                    start_field, constrain):
                 confidence = window_softmax(step.correlation).amax(dim=1)[0]
                 iteration = Iteration(step.field[0].float().cpu(), confidence.float().cpu(), step.stride)
                 result = dataclasses.replace(result, iterations=result.iterations + [iteration])

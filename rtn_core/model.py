@@ -9,7 +9,7 @@ the same square input), so A is the same in normalised and in feature-pixel unit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -258,21 +258,32 @@ class RTN(nn.Module):
         yield from self.iterate_features(pre_source, pre_target)
 
     def iterate_features(self, pre_source: dict, pre_target: dict,
-                         source_features: dict | None = None) -> Iterator[Step]:
+                         source_features: dict | None = None, start: torch.Tensor | None = None,
+                         constrain: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Iterator[Step]:
         """:meth:`iterate` on precomputed backbone maps (the trainer reuses them).
 
         ``source_features``: {stride: source level features} already computed (e.g. by
-        :meth:`final_features`), so they are not computed again.
+        :meth:`final_features`), so they are not computed again. ``start``: a (B, 6, h, w) field
+        to begin from instead of the identity; the schedule then begins at its first step on that
+        grid. ``constrain``: applied to every field before it is scored (the start, after each
+        upsampling and each update), e.g. to re-impose fixed correspondences.
         """
-        field = None
+        field, first = start, 0
         source_features = dict(source_features or {})
+        if start is not None:
+            grids = [tuple(pre_source[s].shape[-2:]) for s in self.schedule]
+            if tuple(start.shape[-2:]) not in grids:
+                raise ValueError(f"start field grid {tuple(start.shape[-2:])} is none of the levels {grids}")
+            first = grids.index(tuple(start.shape[-2:]))
         strides = self.schedule + (self.schedule[-1],)  # the last field is scored on the last level
-        for k, stride in enumerate(strides):
+        for k, stride in enumerate(strides[first:], start=first):
             height, width = pre_source[stride].shape[-2:]
             if field is None:
                 field = identity_field(pre_source[stride].shape[0], height, width, pre_source[stride].device)
             elif field.shape[-2:] != (height, width):
                 field = upsample_field(field, (height, width))
+            if constrain is not None:
+                field = constrain(field)
             if stride not in source_features:
                 source_features[stride] = self.level_convs[str(stride)].regular(pre_source[stride])
             aligned = self.level_convs[str(stride)].aligned(pre_target[stride], field)

@@ -1,0 +1,76 @@
+"""Fixed correspondences (rtn_core.refine, Matcher.match(..., fixed=, start=)): exact at the fixed
+points, spread to the neighbours with the known Gaussian falloff, continued from a previous result."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from rtn_core import coords
+from rtn_core.images import load_image
+from rtn_core.matcher import Matcher
+from rtn_core.refine import impose_fixed
+
+SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "samples")
+
+
+def test_impose_fixed_is_exact_at_the_points_and_leaves_the_rest_alone_far_away():
+    torch.manual_seed(0)
+    field = torch.randn(2, 6, 24, 32)
+    source_n = torch.tensor([[-0.31, 0.12], [0.42, -0.57], [0.45, -0.5]])
+    offset = torch.tensor([[0.2, -0.1], [-0.3, 0.05], [0.1, 0.1]])
+    fixed = impose_fixed(field, source_n, offset, falloff=0.1)
+    read = torch.nn.functional.grid_sample(fixed[:, 4:6], source_n.view(1, 1, 3, 2).expand(2, 1, 3, 2),
+                                           align_corners=False, padding_mode="border")[:, :, 0]
+    torch.testing.assert_close(read.transpose(1, 2), offset.expand(2, 3, 2), atol=1e-4, rtol=0)
+    torch.testing.assert_close(fixed[:, :4], field[:, :4])  # the local affine is left as it was
+    centres = coords.grid_centres(24, 32)
+    far = torch.cdist(centres.view(-1, 2), source_n).min(1).values.view(24, 32) > 0.6  # 6 sigma away
+    assert far.sum() > 100
+    torch.testing.assert_close(fixed[:, 4:6][..., far], field[:, 4:6][..., far], atol=1e-6, rtol=0)
+
+
+def test_one_fixed_point_pulls_its_neighbours_by_the_gaussian_falloff():
+    """Untrained network (its last layer is zero, so updates are zero): after a fix the translation is
+    the fixed displacement times exp(-d^2 / 2 sigma^2) at a cell centre d away (known answer)."""
+    rng = np.random.default_rng(1)
+    source = (rng.random((256, 256, 3)) * 255).astype(np.uint8)
+    matcher = Matcher(weights="")
+    plain = matcher.match(source, source)
+    cell = 8.0  # the last field is on the stride-8 grid: 32 x 32 cells of a 256 px image
+    fixed_at = np.array([3.5 + cell * 12, 3.5 + cell * 16])  # a cell centre
+    shift = np.array([20.0, -12.0])
+    falloff = 0.25
+    refined = matcher.match(source, source, fixed=[(fixed_at, fixed_at + shift)], start=plain, falloff=falloff)
+    assert refined.total_iterations == 3 and refined.complete  # the stride-8 steps only
+    neighbours = fixed_at + cell * np.array([[0, 0], [1, 0], [2, 0], [0, -3], [4, 4], [-10, 10]])
+    distance_n = np.linalg.norm(neighbours - fixed_at, axis=1) * 2.0 / 256
+    expected = neighbours + shift[None] * np.exp(-distance_n ** 2 / (2 * falloff ** 2))[:, None]
+    np.testing.assert_allclose(refined.map_points(neighbours), expected, atol=2e-3)
+    np.testing.assert_allclose(plain.map_points(neighbours), neighbours, atol=1e-3)
+
+
+def test_fixed_points_stay_put_at_every_iteration_of_the_trained_network():
+    source = load_image(os.path.join(SAMPLES, "cat-chelsea.png"))
+    target = load_image(os.path.join(SAMPLES, "cat-pexels-20787.jpg"))
+    matcher = Matcher()
+    prepared = matcher.prepare(source), matcher.prepare(target)
+    fixed = [((150.0, 100.0), (400.0, 333.0)), ((300.5, 210.25), (610.0, 400.0))]
+    snapshots = list(matcher.stream(*prepared, fixed=fixed))
+    assert len(snapshots) == matcher.model.iterations + 1 and snapshots[-1].complete
+    for k, (source_xy, target_xy) in enumerate(fixed):
+        for iteration in range(len(snapshots[-1].iterations)):
+            matched = snapshots[-1].map_points([source_xy], iteration)[0]
+            assert np.linalg.norm(matched - target_xy) < 0.05, (k, iteration)
+    plain = matcher.match(*prepared)
+    continued = matcher.match(*prepared, fixed=fixed, start=plain)
+    assert np.linalg.norm(continued.map_points([fixed[0][0]])[0] - fixed[0][1]) < 0.05
+    others = np.array([[50.0, 50.0], [400.0, 250.0]])
+    assert not np.allclose(continued.map_points(others), plain.map_points(others))
+
+
+def test_a_fixed_point_outside_its_image_is_refused_by_name():
+    matcher = Matcher(weights="")
+    image = np.zeros((40, 60, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"fixed point \(10, 70\) lies outside the target image \(60x40 px\)"):
+        matcher.match(image, image, fixed=[((5.0, 5.0), (10.0, 70.0))])
