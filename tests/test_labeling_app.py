@@ -16,9 +16,11 @@ from PySide6.QtWidgets import QApplication, QTableWidget
 
 from app.labeling import LabelingWindow
 from app.pair import SAMPLE_PAIR
-from app.labeling.thumbnails import FLAGGED, REVIEWED, SKIPPED
+from app.labeling.canvas import point_symbol
+from app.labeling.keypoint_table import FLAGS
+from app.labeling.thumbnails import FLAGGED, REVIEWED, SKIPPED, flag_badge
 from rtn_core.labels.formats import FORMATS, canonical, read_labels, read_source
-from rtn_core.labels.keypoints import ABSENT, DONE, LR_SWAP, OCCLUDED, VISIBLE
+from rtn_core.labels.keypoints import ABSENT, DONE, FB_FAIL, LR_SWAP, OCCLUDED, VISIBLE, Point
 from rtn_core.labels.project import Project
 from rtn_core.images import load_image
 from rtn_core.labels.transfer import transfer_into
@@ -467,3 +469,41 @@ def test_the_sample_cat_opens_from_the_empty_window_with_points_on_its_features(
     red, green, _ = mean_rgb("nose")
     assert red > 2 * green  # on the pink nose leather
     assert points["left_eye"].x > points["right_eye"].x  # the cat's own left: the image's right
+
+
+def test_flags_have_shapes_and_glyphs_not_only_colours(make_window, qtbot):
+    labels = read_source(os.path.join(LABELS, "chelsea_coco.json"), CAT_A, (451, 300))
+    project = Project(transfer_into(labels, FakeMatcher(mirror=True, confidence=0.05), [CAT_B]))
+    window = make_window(project)
+    wait_shown(qtbot, window)
+    target = project.labels.image(CAT_B)
+    assert LR_SWAP in target.point("left_eye").flags and target.point("nose").flags == ("low_confidence",)
+    layer = window.target_layer
+    symbols = dict(zip(layer.names, layer.graph.scatter.data["symbol"]))
+    assert symbols["left_eye"] == symbols["right_eye"] == "s" and symbols["nose"] == "t1"  # square, triangle
+    assert point_symbol(Point("p", 1, 1, flags=(FB_FAIL,))) == "x" and point_symbol(Point("p", 1, 1)) == "o"
+    captions = {name: c.textItem.toPlainText() for name, c in zip(layer.names, layer.captions)}
+    assert "■ L/R swap" in captions["left_eye"] and "▲ low conf" in captions["nose"]
+    row = window.table.names.index("nose")
+    assert window.table.item(row, FLAGS).text().startswith("▲ low conf")
+    assert flag_badge(target) == "■2 ▲2"  # both eyes swapped; nose and right ear low confidence
+
+
+def test_captions_use_the_app_font_stay_inside_the_view_avoid_each_other_and_can_be_hidden(make_window, qtbot):
+    corners = [("top_left", 1, 1), ("top_right", 449, 1), ("bottom_left", 1, 298), ("bottom_right", 449, 298),
+               ("a", 200, 150), ("b", 206, 152), ("c", 212, 149)]
+    window = make_window()
+    window.resize(900, 640)
+    assert window.files.new_from_points(CAT_A, corners)
+    qtbot.waitUntil(lambda: window.source_view.image is not None and len(window.source_layer.captions) == 7)
+    layer, view = window.source_layer, window.source_view
+    assert layer.captions[0].textItem.font() == QApplication.font()
+    view_rect = view.view_box.sceneBoundingRect()
+    rects = [c.sceneBoundingRect() for c in layer.captions]
+    assert all(c.isVisible() for c in layer.captions)
+    assert all(view_rect.contains(r) for r in rects), (view_rect, rects)
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    QTest.keyClick(window, Qt.Key.Key_C)  # View > Show Point Captions off
+    assert not any(c.isVisible() for c in layer.captions + window.target_layer.captions)
+    QTest.keyClick(window, Qt.Key.Key_C)
+    assert all(c.isVisible() for c in layer.captions)

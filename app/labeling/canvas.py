@@ -17,30 +17,44 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPen
-from PySide6.QtWidgets import QGraphicsRectItem
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QApplication, QGraphicsRectItem
 
 from rtn_core.labels.keypoints import ABSENT, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, OCCLUDED, ImageLabels
 
 from ..views import ImageView
 
-# marker colours (RGB): what a point is, at a glance
-AUTO = (40, 200, 90)  # transferred, no flag
+# markers tell a point's state by colour AND shape (and captions, table and strip by glyph)
+AUTO = (40, 200, 90)  # transferred, no flag: a green circle
 FLAGGED = {LOW_CONFIDENCE: (255, 150, 30), FB_FAIL: (235, 50, 50), LR_SWAP: (220, 60, 220)}
-MANUAL = (80, 190, 255)  # placed or corrected by a person
+FLAG_SYMBOL = {LOW_CONFIDENCE: "t1", FB_FAIL: "x", LR_SWAP: "s"}  # pyqtgraph: triangle, cross, square
+FLAG_GLYPH = {LOW_CONFIDENCE: "▲", FB_FAIL: "✖", LR_SWAP: "■"}  # the same shapes in text
+FLAG_ORDER = (FB_FAIL, LR_SWAP, LOW_CONFIDENCE)  # worst first
+MANUAL = (80, 190, 255)  # placed or corrected by a person: a blue diamond
 SELECTED = (255, 255, 255)  # a thick white ring
 FLAG_SHORT = {LOW_CONFIDENCE: "low conf", FB_FAIL: "fb fail", LR_SWAP: "L/R swap"}
-CAPTION_FONT = QFont()
-CAPTION_FONT.setPointSizeF(8)
 MODIFIERS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+def worst_flag(point) -> str | None:
+    return next((flag for flag in FLAG_ORDER if flag in point.flags), None)
 
 
 def point_colour(point) -> tuple[int, int, int]:
     """The marker colour of a Point: its worst flag, else manual or transferred."""
-    for flag in (FB_FAIL, LR_SWAP, LOW_CONFIDENCE):
-        if flag in point.flags:
-            return FLAGGED[flag]
-    return MANUAL if point.manual else AUTO
+    flag = worst_flag(point)
+    return FLAGGED[flag] if flag else MANUAL if point.manual else AUTO
+
+
+def point_symbol(point) -> str:
+    """The marker shape of a Point: its worst flag's, else a diamond (manual) or a circle."""
+    flag = worst_flag(point)
+    return FLAG_SYMBOL[flag] if flag else "d" if point.manual else "o"
+
+
+def flag_text(flags) -> str:
+    """Flags as glyph and words, e.g. "✖ fb fail, ▲ low conf"."""
+    return ", ".join(f"{FLAG_GLYPH.get(f, '⚠')} {FLAG_SHORT.get(f, f)}" for f in flags)
 
 
 def point_caption(point, scores: bool) -> str:
@@ -51,7 +65,7 @@ def point_caption(point, scores: bool) -> str:
         if point.fb_error is not None:
             text += f" · {point.fb_error:.1f}px"
     if point.flags:
-        text += "  ⚠ " + ", ".join(FLAG_SHORT.get(f, f) for f in point.flags)
+        text += "  " + flag_text(point.flags)
     return text
 
 
@@ -169,6 +183,7 @@ class KeypointLayer(QObject):
         self.background = view.add_overlay(_BackgroundItem(self), 8)
         self.graph = view.add_overlay(_PointsItem(self), 30)
         self.captions: list[pg.TextItem] = []
+        self.captions_shown = True
         view.view_box.sigRangeChanged.connect(lambda *_: self.place_captions())  # zoom changes the overlaps
 
     # --- showing -----------------------------------------------------------------------------
@@ -200,8 +215,9 @@ class KeypointLayer(QObject):
                 chosen = p.name in self.selected
                 outline = SELECTED if chosen else colour if occluded else (0, 0, 0)
                 pens.append(pg.mkPen(outline, width=3.5 if chosen or occluded else 1.5))
-                sizes.append((18 if chosen else 11) + (3 if p.manual else 0))  # diamonds look smaller
-                symbols.append("d" if p.manual else "o")  # manual points are diamonds
+                symbol = point_symbol(p)
+                sizes.append((18 if chosen else 11) + (0 if symbol == "o" else 3))  # other shapes look smaller
+                symbols.append(symbol)
             self.graph.setData(pos=shown.copy(), adj=np.array(edges, dtype=int).reshape(-1, 2),
                                pen=pg.mkPen(255, 255, 255, 170, width=1.5), symbolBrush=brushes,
                                symbolPen=pens, size=sizes, symbol=symbols, pxMode=True,
@@ -210,7 +226,7 @@ class KeypointLayer(QObject):
             self.view.view_box.removeItem(self.captions.pop())
         while len(self.captions) < len(points):
             caption = pg.TextItem(anchor=(-0.05, 1.05), fill=pg.mkBrush(0, 0, 0, 150))
-            caption.setFont(CAPTION_FONT)
+            caption.setFont(QApplication.font())  # the app's font, as it is now (not made before the app)
             self.captions.append(self.view.add_overlay(caption, 28))
         for caption, p, (x, y) in zip(self.captions, points, shown):
             caption.setText(point_caption(p, self.scores), color=point_colour(p) if p.flags else (235, 235, 235))
@@ -218,23 +234,41 @@ class KeypointLayer(QObject):
             caption.setZValue(29 if p.name in self.selected else 28)  # under the markers; a selected point's on top
         self.place_captions()
 
+    def set_captions_shown(self, shown: bool) -> None:
+        """Show or hide the names and scores beside the markers."""
+        self.captions_shown = shown
+        self.place_captions()
+
     def place_captions(self) -> None:
-        """Put each caption at the first corner of its point (above right, below right, above left,
-        below left) where it overlaps no caption placed before, in screen pixels; else above right."""
+        """Put each caption beside its point where it stays inside the view and covers the fewest other
+        captions and markers (in screen pixels; ties go to the first of: above right, below right, above
+        left, below left, right, left, above, below). Captions of points out of view are hidden."""
         width, height = self.view.view_box.viewPixelSize()
         if not self.captions or not width or not height:
             return
+        shown = self.view.view_box.viewRect()
+        bounds = QRectF(shown.x() / width, shown.y() / height, shown.width() / width, shown.height() / height)
         centres = [(c.pos().x() / width, c.pos().y() / height) for c in self.captions]  # screen pixels
         markers = [QRectF(x - 8, y - 8, 16, 16) for x, y in centres]
         placed: list[QRectF] = []
         for index, (caption, (x, y)) in enumerate(zip(self.captions, centres)):
+            if not self.captions_shown or not bounds.contains(QPointF(x, y)):
+                caption.hide()
+                continue
             size = caption.textItem.boundingRect()
-            w, h = size.width() + 4, size.height()
-            options = [((-0.05, 1.05), QRectF(x + 2, y - h, w, h)), ((-0.05, -0.05), QRectF(x + 2, y, w, h)),
-                       ((1.05, 1.05), QRectF(x - w - 2, y - h, w, h)), ((1.05, -0.05), QRectF(x - w - 2, y, w, h))]
+            w, h = size.width(), size.height()
+            lefts = (x + 4, x - w - 4, x + 10, x - w - 10, x - w / 2)
+            tops = (y - h - 2, y + 2, y - h / 2, y - h - 10, y + 10)
+            options = [QRectF(lefts[i], tops[j], w, h) for i, j in
+                       ((0, 0), (0, 1), (1, 0), (1, 1), (2, 2), (3, 2), (4, 3), (4, 4))]
             taken = placed + markers[:index] + markers[index + 1:]  # other captions and other points
-            anchor, rect = next((o for o in options if not any(o[1].intersects(r) for r in taken)), options[0])
-            caption.setAnchor(anchor)
+
+            def cost(rect: QRectF) -> float:
+                outside = w * h - _area(rect.intersected(bounds))
+                return 4 * outside + sum(_area(rect.intersected(r)) for r in taken)
+            rect = min(options, key=cost)
+            caption.setAnchor(((x - rect.left()) / w, (y - rect.top()) / h))
+            caption.show()
             placed.append(rect)
 
     # --- gestures (called by the items; public so tests can drive them in image pixels) ----------
@@ -284,3 +318,7 @@ class KeypointLayer(QObject):
         low = -0.5 - self.drag.start.min(axis=0)
         high = np.array(size, dtype=np.float64) - 0.5 - self.drag.start.max(axis=0)
         return np.clip(delta, low, high)
+
+
+def _area(rect: QRectF) -> float:
+    return max(rect.width(), 0.0) * max(rect.height(), 0.0) if rect.isValid() else 0.0

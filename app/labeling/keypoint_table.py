@@ -1,8 +1,9 @@
 """The keypoint table: every keypoint of the project, as it stands on the image being edited.
 
 Columns: name (double-click or F2 to rename, inline), visibility (a combo: visible, occluded,
-absent), x, y, confidence, forward-backward error, flags. Flagged rows are tinted, manual
-points say so. Selecting rows selects the points; the table only emits what the user asked for.
+absent), x, y, confidence, forward-backward error, flags. Flagged rows are tinted and their flags
+shown by glyph and word (the markers' shapes), manual points say so. Selecting rows selects the
+points; the table only emits what the user asked for.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableW
 
 from rtn_core.labels.keypoints import ABSENT, OCCLUDED, VISIBLE, ImageLabels
 
-from .canvas import FLAG_SHORT, point_colour
+from .canvas import flag_text, point_colour
 
 VISIBILITY_ORDER = (VISIBLE, OCCLUDED, ABSENT)
 VISIBILITY_TEXT = {VISIBLE: "visible", OCCLUDED: "occluded", ABSENT: "absent"}
@@ -57,7 +58,7 @@ class KeypointTable(QTableWidget):
                 if point is None:
                     cells = ["missing", "", "", "", "", ""]
                 else:
-                    flags = [FLAG_SHORT.get(f, f) for f in point.flags] + (["manual"] if point.manual else [])
+                    flags = ([flag_text(point.flags)] if point.flags else []) + (["◆ manual"] if point.manual else [])
                     cells = ["", f"{point.x:.1f}", f"{point.y:.1f}",
                              "" if point.confidence is None else f"{point.confidence:.3f}",
                              "" if point.fb_error is None else f"{point.fb_error:.2f}", ", ".join(flags)]

@@ -1,6 +1,7 @@
 """The target strip: one thumbnail per target, its state shown by a coloured border and a badge.
 
-States: pending (grey, "…"), done (green, "✓" outline), flagged (orange, "!N" for N flagged points),
+States: pending (grey, "…"), done (green, "✓" outline), flagged (orange, with a count per flag by
+the markers' glyphs, e.g. "✖2 ▲1": two fb fails, one low confidence),
 skipped (red, "✗", the reason in the tooltip), reviewed (blue, "✔"). Thumbnails are decoded a
 few at a time from the event loop (QImageReader with a scaled size, so big photos stay cheap);
 an unreadable file keeps a grey tile.
@@ -8,12 +9,15 @@ an unreadable file keeps a grey tile.
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImageReader, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem
 
 from rtn_core.labels.keypoints import PENDING, SKIPPED, ImageLabels
+
+from .canvas import FLAG_GLYPH, FLAG_ORDER, flag_text, worst_flag
 
 REVIEWED, FLAGGED, DONE_STATE = "reviewed", "flagged", "done"
 STATE_STYLE = {  # state -> (border colour, badge)
@@ -40,6 +44,12 @@ def target_state(labels: ImageLabels) -> str:
     return FLAGGED if labels.flagged else DONE_STATE
 
 
+def flag_badge(labels: ImageLabels) -> str:
+    """How many points carry each flag, by the markers' glyphs: e.g. "✖2 ▲1"."""
+    counts = Counter(worst_flag(p) for p in labels.flagged)
+    return " ".join(f"{FLAG_GLYPH[flag]}{counts[flag]}" for flag in FLAG_ORDER if counts[flag])
+
+
 def describe(labels: ImageLabels) -> str:
     """The tooltip: file, state, and why it was skipped or which points are flagged."""
     state = target_state(labels)
@@ -47,7 +57,7 @@ def describe(labels: ImageLabels) -> str:
     if state == SKIPPED:
         lines.append(f"reason: {labels.reason}")
     if labels.flagged:
-        lines.append("flagged: " + ", ".join(f"{p.name} ({', '.join(p.flags)})" for p in labels.flagged))
+        lines.append("flagged: " + ", ".join(f"{p.name} ({flag_text(p.flags)})" for p in labels.flagged))
     if labels.points:
         scores = [p.confidence for p in labels.points if p.confidence is not None and not p.manual]
         if scores:
@@ -126,12 +136,12 @@ class ThumbnailStrip(QListWidget):
         state = target_state(labels)
         item.setData(STATE_ROLE, state)
         item.setToolTip(describe(labels))
-        item.setIcon(QIcon(self._tile(path, state, len(labels.flagged))))
+        item.setIcon(QIcon(self._tile(path, state, flag_badge(labels))))
         if path not in self._thumbs and path not in self._queue:
             self._queue.append(path)
             self._timer.start()
 
-    def _tile(self, path: str, state: str, flagged: int) -> QPixmap:
+    def _tile(self, path: str, state: str, flagged: str) -> QPixmap:
         colour, badge = STATE_STYLE[state]
         side = TILE + 2 * BORDER
         tile = QPixmap(side, side)
@@ -145,7 +155,7 @@ class ThumbnailStrip(QListWidget):
             painter.setPen(QPen(QColor(*colour), 4))
             painter.drawLine(BORDER + 8, BORDER + 8, side - BORDER - 8, side - BORDER - 8)
             painter.drawLine(side - BORDER - 8, BORDER + 8, BORDER + 8, side - BORDER - 8)
-        text = f"{badge}{flagged}" if state == FLAGGED else badge
+        text = flagged if state == FLAGGED else badge
         font = QFont()
         font.setBold(True)
         font.setPixelSize(15)
@@ -171,7 +181,7 @@ class ThumbnailStrip(QListWidget):
             if path in self._items:
                 item = self._items[path]
                 labels = self._labels[path]
-                item.setIcon(QIcon(self._tile(path, target_state(labels), len(labels.flagged))))
+                item.setIcon(QIcon(self._tile(path, target_state(labels), flag_badge(labels))))
         if not self._queue:
             self._timer.stop()
 

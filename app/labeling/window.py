@@ -22,7 +22,7 @@ from rtn_core.labels.transfer import summary
 
 from ..views import ImageView, titled_panes
 from ..workers import default_matcher
-from .canvas import AUTO, FLAGGED, MANUAL, KeypointLayer
+from .canvas import AUTO, FLAG_GLYPH, FLAG_ORDER, FLAG_SHORT, FLAGGED, MANUAL, KeypointLayer
 from .image_panes import ImagePanes, show_placeholder
 from .keypoint_table import KeypointTable
 from .messages import MessageBar, help_dialog, message_box_ask
@@ -111,9 +111,8 @@ class LabelingWindow(QMainWindow):
         self.table_title = QLabel()
         legend = QLabel(
             f"<span style='color:rgb{AUTO}'>●</span> transferred &nbsp; "
-            f"<span style='color:rgb{FLAGGED['low_confidence']}'>●</span> low confidence &nbsp; "
-            f"<span style='color:rgb{FLAGGED['fb_fail']}'>●</span> fb fail &nbsp; "
-            f"<span style='color:rgb{FLAGGED['lr_swap']}'>●</span> L/R swap<br>"
+            + " &nbsp; ".join(f"<span style='color:rgb{FLAGGED[flag]}'>{FLAG_GLYPH[flag]}</span> {FLAG_SHORT[flag]}"
+                              for flag in FLAG_ORDER) + "<br>"
             f"<span style='color:rgb{MANUAL}'>◆</span> manual (placed or corrected) &nbsp; hollow: occluded "
             "&nbsp; white ring: selected")
         legend.setWordWrap(True)
@@ -202,6 +201,12 @@ class LabelingWindow(QMainWindow):
         worst.setShortcut(QKeySequence("W"))
         worst.toggled.connect(lambda _on: self.refresh())
         self.addAction(worst)
+        self.actions_by_name["captions"] = captions = QAction("Show Point &Captions (names, scores, flags)", self,
+                                                             checkable=True, checked=True)
+        captions.setShortcut(QKeySequence("C"))
+        captions.toggled.connect(self.source_layer.set_captions_shown)
+        captions.toggled.connect(self.target_layer.set_captions_shown)
+        self.addAction(captions)
         for (dx, dy), key in (((-1, 0), "Left"), ((1, 0), "Right"), ((0, -1), "Up"), ((0, 1), "Down")):
             self.actions_by_name[f"nudge_{key}"] = a(
                 f"Nudge Selected {key} by 1 px", lambda dx=dx, dy=dy: edits.nudge(dx, dy), key)
@@ -221,7 +226,7 @@ class LabelingWindow(QMainWindow):
                             "nudge_Right", "nudge_Up", "nudge_Down"]),
                  ("&Targets", ["add_targets", "add_folder", "remove_target", None, "transfer", "transfer_current",
                                "cancel", None, "accept", "unaccept", "next", "previous", None, "worst_first"]),
-                 ("&View", ["fit"]))
+                 ("&View", ["fit", "captions"]))
         for title, names in menus:
             menu = self.menuBar().addMenu(title)
             for name in names:
