@@ -37,14 +37,20 @@ def position_groups(points: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarr
     width, height = size
     column = np.clip((points[:, 0] + 0.5) / width * COLOUR_BINS, 0, COLOUR_BINS - 1).astype(int)
     row = np.clip((points[:, 1] + 0.5) / height * COLOUR_BINS, 0, COLOUR_BINS - 1).astype(int)
-    colours = []
-    for group in range(COLOUR_BINS * COLOUR_BINS):
-        r, c = divmod(group, COLOUR_BINS)
-        hue = 0.85 * (c + 0.5) / COLOUR_BINS
-        value = 1.0 - 0.35 * r / (COLOUR_BINS - 1)
-        red, green, blue = colorsys.hsv_to_rgb(hue, 0.75, value)
-        colours.append((round(red * 255), round(green * 255), round(blue * 255)))
-    return row * COLOUR_BINS + column, colours
+    return row * COLOUR_BINS + column, [tuple(colour) for colour in position_colours().reshape(-1, 3).tolist()]
+
+
+def position_colours() -> np.ndarray:
+    """(COLOUR_BINS, COLOUR_BINS, 3) uint8 RGB: the glyph colour of each cell of the source
+    (row = y, column = x), which is also the glyph legend's swatch. Saturated (0.75) and never
+    darker than 0.65, so the white-on-black markers differ from every one of them."""
+    swatch = np.empty((COLOUR_BINS, COLOUR_BINS, 3), np.uint8)
+    for r in range(COLOUR_BINS):
+        for c in range(COLOUR_BINS):
+            hue = 0.85 * (c + 0.5) / COLOUR_BINS
+            value = 1.0 - 0.35 * r / (COLOUR_BINS - 1)
+            swatch[r, c] = np.round(np.array(colorsys.hsv_to_rgb(hue, 0.75, value)) * 255)
+    return swatch
 
 
 def parallelograms(centres: np.ndarray, affines: np.ndarray, half: float) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GAP = 7.0  # screen pixels between a dot's centre and the nearest edge of its label
+GAP = 9.0  # screen pixels between a dot's centre and the nearest edge of its label
 
 
 def candidate_offsets(width: float, height: float) -> np.ndarray:

@@ -22,7 +22,7 @@ from rtn_core.images import LoadedImage
 from .placement import place_labels
 
 LIGHT = QColor(255, 255, 255)
-HALO = QColor(0, 0, 0, 210)
+HALO = QColor(0, 0, 0, 230)
 
 
 def _cosmetic_pen(colour, width: float) -> QPen:
@@ -117,7 +117,7 @@ class NumberLabel(QGraphicsRectItem):
         self.text = QGraphicsSimpleTextItem(self)
         self.text.setBrush(LIGHT)
         self.size = (0.0, 0.0)  # the plate's width and height
-        self.offset = (7.0, -20.0)  # the plate's top-left corner relative to the dot
+        self.offset = (9.0, -20.0)  # the plate's top-left corner relative to the dot
 
     def set_text(self, text: str) -> None:
         self.text.setText(text)
@@ -253,7 +253,9 @@ class MarkerLayer:
         self.place_labels()
 
     def show_labels(self, shown: bool) -> None:
-        """Show or hide every point's label."""
+        """Show or hide every point's label (nothing to do when they already are)."""
+        if shown == self.labels_shown:
+            return
         self.labels_shown = shown
         for marker in self.markers.values():
             marker.label.setVisible(shown)
@@ -266,7 +268,7 @@ class MarkerLayer:
         order = sorted(range(len(self._ids)), key=lambda i: not self.markers[self._ids[i]].chosen)
         markers = [self.markers[self._ids[i]] for i in order]
         pixel = np.maximum(self.view.view_box.viewPixelSize(), 1e-9)
-        offsets = place_labels(self.positions[order] / pixel, [m.label.size for m in markers], CHOSEN_RADIUS)
+        offsets = place_labels(self.positions[order] / pixel, [m.label.size for m in markers], CHOSEN_RADIUS + 1.5)
         for marker, (dx, dy) in zip(markers, offsets.tolist()):
             marker.label.move_to(dx, dy)
 

@@ -85,8 +85,8 @@ def test_a_lone_label_sits_right_above_its_point():
 
 
 def test_labels_of_crowded_points_cover_neither_each_other_nor_the_points():
-    # a 3 x 3 cluster 30 px apart across, 40 down, labels 44 x 16 px: at the usual spot they overlap
-    points = np.array([[x, y] for y in (100.0, 140.0, 180.0) for x in (100.0, 130.0, 160.0)])
+    # a 3 x 3 cluster 30 px apart across, 44 down, labels 44 x 16 px: at the usual spot they overlap
+    points = np.array([[x, y] for y in (100.0, 144.0, 188.0) for x in (100.0, 130.0, 160.0)])
     sizes = np.tile([44.0, 16.0], (len(points), 1))
     usual = _rects(points, np.tile(candidate_offsets(44.0, 16.0)[0], (9, 1)), sizes)
     assert _overlaps(usual[0], usual[1])
