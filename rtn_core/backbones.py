@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 
 import torch
 import torch.nn as nn
@@ -42,6 +43,12 @@ def load_state_dict_file(path: str) -> dict:
             state = load_file(path)
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "GLOBAL" not in str(exc):  # not torch refusing to run pickled code: a broken file
+            raise WeightsError(f"cannot read weights file {os.path.basename(path)}: not a torch or safetensors "
+                               "file, or damaged") from None
+        raise WeightsError(f"{os.path.basename(path)} is not a weights file this app loads (it holds pickled "
+                           "Python objects, which are never run): use a state dict of tensors") from None
     except Exception as exc:  # torch and safetensors raise many types for a bad file
         raise WeightsError(f"cannot read weights file {os.path.basename(path)}: "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None

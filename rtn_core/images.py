@@ -2,7 +2,9 @@
 
 Any file OpenCV decodes is accepted: grayscale, RGBA, 16-bit and float images become RGB
 uint8; very large images are downscaled for work while the original size is kept, so every
-public coordinate still refers to the original pixels.
+public coordinate still refers to the original pixels. An image is turned as its EXIF
+orientation says (as every viewer and labelme show it), so "original pixels" are the pixels as
+shown. Images with more than :data:`MAX_PIXELS` are refused from their header, before decoding.
 """
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .image_header import orient, read_header
+
 MAX_WORKING_SIDE = 4096  # larger images are downscaled to this for display and matching
+MAX_PIXELS = 250_000_000  # a 200-megapixel phone photo passes; decoding more would need gigabytes
 
 
 class ImageError(ValueError):
@@ -43,26 +48,38 @@ def load_image(path, max_side: int = MAX_WORKING_SIDE) -> LoadedImage:
         raise ImageError(f"{name}: is a folder, not an image")
     if os.path.getsize(path) == 0:
         raise ImageError(f"{name}: the file is empty")
-    raw = np.fromfile(path, dtype=np.uint8)
     try:
-        decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+        header = read_header(path)
+        if header.size and header.size[0] * header.size[1] > MAX_PIXELS:
+            width, height = header.size
+            raise ImageError(f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, more than the "
+                             f"{MAX_PIXELS / 1e6:.0f} this app decodes")
+        decoded = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
         raise ImageError(f"{name}: cannot be decoded ({exc.msg.strip() or 'OpenCV error'})") from None
+    except MemoryError:
+        raise ImageError(f"{name}: too large to decode in the memory available") from None
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot be read ({exc.strerror or exc})") from None
     if decoded is None:
         raise ImageError(f"{name}: not an image OpenCV can decode, or corrupt")
-    return as_loaded(decoded, path, channels="BGR", max_side=max_side)
+    return as_loaded(orient(decoded, header.orientation), path, channels="BGR", max_side=max_side)
 
 
 def as_loaded(array: np.ndarray, path: str = "", channels: str = "RGB",
               max_side: int = MAX_WORKING_SIDE) -> LoadedImage:
     """Wrap an in-memory image (any dtype, 1-4 channels, ``channels`` order) as a LoadedImage."""
-    rgb = to_rgb8(array, channels)
-    height, width = rgb.shape[:2]
-    if max(width, height) > max_side:
+    array = np.asarray(array)
+    height, width = array.shape[:2]
+    if max(width, height) > max_side and array.size:
         factor = max_side / max(width, height)
         new_size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        rgb = cv2.resize(rgb, new_size, interpolation=cv2.INTER_AREA)
-    return LoadedImage(np.ascontiguousarray(rgb), (width, height), path)
+        if array.dtype in (np.uint8, np.uint16, np.float32) and array.ndim in (2, 3):
+            array = cv2.resize(np.ascontiguousarray(array), new_size, interpolation=cv2.INTER_AREA)  # before the copies
+        else:
+            array = cv2.resize(to_rgb8(array, channels), new_size, interpolation=cv2.INTER_AREA)
+            channels = "RGB"
+    return LoadedImage(np.ascontiguousarray(to_rgb8(array, channels)), (width, height), path)
 
 
 def to_rgb8(array: np.ndarray, channels: str = "RGB") -> np.ndarray:
@@ -74,6 +91,8 @@ def to_rgb8(array: np.ndarray, channels: str = "RGB") -> np.ndarray:
         raise ImageError(f"unsupported image shape {image.shape}")
     if image.size == 0:
         raise ImageError("the image has no pixels")
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:  # the common case: no float copy
+        return image[:, :, ::-1] if channels == "BGR" else image
     image = _to_unit_float(image)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)

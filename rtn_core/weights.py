@@ -17,6 +17,11 @@ DEFAULT_WEIGHTS = os.path.join(RESOURCES, "weights", "rtn_lite0.safetensors")
 def load_rtn_weights(model: torch.nn.Module, path: str) -> None:
     """Load a full RTN state dict saved by :func:`save_rtn_weights` into ``model``."""
     state = load_state_dict_file(path)
+    for key, tensor in state.items():  # casting would hide a wrong file; NaN would reach every result
+        if not tensor.is_floating_point():
+            raise WeightsError(f"{os.path.basename(path)}: {key} is {tensor.dtype}, not floating point")
+        if not torch.isfinite(tensor).all():
+            raise WeightsError(f"{os.path.basename(path)}: {key} holds NaN or infinite values")
     own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = sorted(k for k in own if k not in state)
     unexpected = sorted(k for k in state if k not in own)

@@ -169,3 +169,75 @@ def test_match_command_rejects_bad_input_in_one_line(args, message):
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def jpeg_with_orientation(path, bgr, orientation):
+    """A real JPEG (OpenCV's encoding) with an EXIF APP1 segment carrying ``orientation``, as phones write."""
+    import struct
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    tiff = b"MM\x00*" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + b"\x00" * 4
+    app1 = b"Exif\x00\x00" + tiff
+    data = encoded.tobytes()
+    path.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+    return str(path)
+
+
+def test_exif_orientation_6_loads_as_viewers_show_it(tmp_path):
+    """A phone photo stored 40x20 with orientation 6 is shown 20x40, turned clockwise: labels made in
+    labelme or any viewer sit on the pixels load_image gives."""
+    stored = np.zeros((20, 40, 3), np.uint8)
+    stored[:5, :5] = (0, 0, 255)  # red block at the stored top-left corner
+    loaded = load_image(jpeg_with_orientation(tmp_path / "phone.jpg", stored, 6))
+    assert loaded.original_size == (20, 40) and loaded.pixels.shape == (40, 20, 3)
+    assert loaded.pixels[1, 18, 0] > 200 and loaded.pixels[1, 1, 0] < 50  # now at the top-right
+    for orientation in range(1, 9):  # every orientation as OpenCV's own EXIF-aware decoding turns it
+        path = jpeg_with_orientation(tmp_path / f"o{orientation}.jpg", stored, orientation)
+        expected = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(load_image(path).pixels, expected)
+
+
+def png_header_only(path, width, height):
+    """A PNG whose header claims width x height, with no pixel data (as small as a zeros PNG gets)."""
+    import struct
+    import zlib
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = lambda kind, body: struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    return str(path)
+
+
+def test_images_too_many_pixels_are_refused_from_the_header(tmp_path, monkeypatch):
+    decoded = []
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: decoded.append(args) or None)
+    with pytest.raises(ImageError, match=r"huge.png: 30000x20000 is 600 megapixels, more than the 250"):
+        load_image(png_header_only(tmp_path / "huge.png", 30000, 20000))
+    assert decoded == []  # refused before any decoding
+
+
+def test_header_sizes_agree_with_decoding(tmp_path):
+    from rtn_core.image_header import read_header
+    image = np.random.default_rng(0).integers(0, 255, (13, 29, 3), dtype=np.uint8)
+    for extension in (".png", ".jpg", ".bmp", ".webp", ".tiff"):
+        path = write(tmp_path / f"x{extension}", image)
+        assert read_header(path).size == (29, 13), extension
+
+
+def test_weights_must_be_finite_floats_and_pickles_get_a_plain_message(tmp_path):
+    from safetensors.torch import save_file
+    matcher = Matcher(weights="")
+    state = {k: v.detach().clone().contiguous() for k, v in matcher.model.state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    state["geometry.out.bias"][0] = float("nan")
+    save_file(state, str(tmp_path / "nan.safetensors"))
+    with pytest.raises(WeightsError, match=r"nan.safetensors: geometry.out.bias holds NaN or infinite values"):
+        Matcher(weights=str(tmp_path / "nan.safetensors"))
+    state["geometry.out.bias"] = torch.zeros(6, dtype=torch.int32)
+    save_file(state, str(tmp_path / "int.safetensors"))
+    with pytest.raises(WeightsError, match=r"int.safetensors: geometry.out.bias is torch.int32, not floating point"):
+        Matcher(weights=str(tmp_path / "int.safetensors"))
+    pickled = tmp_path / "model.pt"
+    torch.save({"model": matcher.model}, pickled)  # a whole pickled module: code, not weights
+    with pytest.raises(WeightsError) as error:
+        Matcher(weights=str(pickled))
+    assert "model.pt is not a weights file this app loads" in str(error.value)
+    assert "weights_only" not in str(error.value) and "\n" not in str(error.value)

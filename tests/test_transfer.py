@@ -200,3 +200,57 @@ def test_a_source_without_keypoints_and_results_for_removed_targets(project):
         transfer_targets(FakeMatcher(), empty.source, [CAT_B], empty.settings)
     results = transfer_targets(FakeMatcher(), project.source, [CAT_B], project.settings)
     assert apply_results(project, results, {}).targets == ()  # CAT_B was never (or no longer) a target
+
+
+class FailingMatcher(FakeMatcher):
+    """Runs out of memory on one image (by its width), as a huge target does on a small machine."""
+
+    def __init__(self, failing_width):
+        super().__init__()
+        self.failing_width = failing_width
+
+    def prepare(self, image):
+        if image.original_size[0] == self.failing_width:
+            raise MemoryError()
+        return image
+
+
+def test_a_target_that_fails_any_way_is_skipped_and_the_rest_transferred(project, tmp_path):
+    from test_inputs import png_header_only
+    huge = png_header_only(tmp_path / "huge.png", 30000, 20000)
+    empty_folder = tmp_path / "nothing_here"
+    empty_folder.mkdir()
+    targets = expand_targets([CAT_B, huge, str(empty_folder), CAT_A], CAT_A)
+    assert targets[-1] == str(empty_folder)  # an explicitly named folder without images is kept, to be reported
+    labels = transfer_into(project, FailingMatcher(failing_width=640), targets + [os.path.join(SAMPLES, "x.png")])
+    reasons = {os.path.basename(t.image): t.reason for t in labels.targets}
+    assert reasons["cat-pexels-20787.jpg"] == "cat-pexels-20787.jpg: MemoryError: "
+    assert "600 megapixels" in reasons["huge.png"] and "is a folder" in reasons["nothing_here"]
+    assert "no such file" in reasons["x.png"]
+    text = summary(labels)
+    assert "targets: 0 done, 4 skipped" in text and "skipped nothing_here: nothing_here: is a folder" in text
+
+
+def test_transfer_command_checks_the_output_before_matching(tmp_path, capsys, monkeypatch):
+    built = []
+    monkeypatch.setattr("rtn_core.cli.transfer.Matcher", lambda **kwargs: built.append(kwargs))
+    twin = tmp_path / "other"
+    twin.mkdir()
+    shutil.copy(CAT_B, twin / "cat-chelsea.png")  # the same file name as the source, in another folder
+    keypoints = os.path.join(LABELS, "chelsea_labelme.json")
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    cases = [(["--format", "csv", "--out", str(blocked / "out.csv")], "cannot be created"),
+             (["--format", "cvat", "--out", str(tmp_path / "o.xml"), "--targets", str(twin / "cat-chelsea.png")],
+              f"two images would both be named 'cat-chelsea.png' in the cvat export: {CAT_A} and "
+              f"{twin / 'cat-chelsea.png'}"),
+             (["--format", "coco", "--out", str(tmp_path / "o.json"), "--image-root", str(twin)],
+              "cat-chelsea.png: not under the image root"),
+             (["--format", "csv", "--out", str(tmp_path / "o.csv"), "--min-confidence", "nan"],
+              "minimum confidence must be between 0 and 1, not nan")]
+    for extra, message in cases:
+        targets = [] if "--targets" in extra else ["--targets", CAT_B]
+        code = main.main(["transfer", "--source", CAT_A, "--keypoints", keypoints, *targets, *extra])
+        error = capsys.readouterr().err
+        assert code == 2 and message in error and len(error.strip().splitlines()) == 1, error
+    assert built == []  # every problem was found before the model was even built

@@ -6,7 +6,7 @@ import os
 from tqdm import tqdm
 
 from ..images import load_image
-from ..labels.formats import FORMATS, read_source, write_labels
+from ..labels.formats import FORMATS, ExportOptions, check_export, read_source, write_labels
 from ..labels.keypoints import TransferSettings
 from ..labels.transfer import expand_targets, summary, transfer_into
 from ..matcher import Matcher
@@ -17,7 +17,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--keypoints", required=True, help="its keypoints: labelme / COCO JSON or CSV name,x,y")
     parser.add_argument("--targets", required=True, nargs="+", help="target images or folders of them")
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="export format")
-    parser.add_argument("--out", required=True, help="output file (a folder for labelme)")
+    parser.add_argument("--out", required=True, help="output file (a folder for labelme; for COCO a path "
+                                                     "without .json is a datumaro-style dataset folder)")
+    parser.add_argument("--image-root", help="name images relative to this folder (the one the labelling tool "
+                                             "imports or serves images from; default: see docs/export-formats.md)")
+    parser.add_argument("--image-url", help="Label Studio: image URL prefix (default /data/local-files/?d=)")
     defaults = TransferSettings()
     parser.add_argument("--min-confidence", type=float, default=defaults.min_confidence,
                         help=f"flag points below this confidence (default {defaults.min_confidence})")
@@ -35,10 +39,12 @@ def run(args) -> int:
     targets = expand_targets(args.targets, source_path)
     if not targets:
         raise ValueError(f"no target images in {' '.join(args.targets)}")
+    options = ExportOptions(args.image_root, args.image_url)
+    check_export([source_path, *targets], args.out, args.format, options)  # before minutes of matching
     matcher = Matcher(weights=args.weights, device=args.device)
     with tqdm(total=len(targets), unit="image", desc="transfer") as bar:
         labels = transfer_into(labels, matcher, targets, progress=lambda done, total, path: bar.update(1))
-    write_labels(labels.for_export(), args.out, args.format)
+    write_labels(labels.for_export(), args.out, args.format, options)
     print(summary(labels))
     print(f"wrote {args.format} to {args.out}")
     return 0

@@ -62,9 +62,16 @@ def transfer_targets(matcher, source: ImageLabels, target_paths: Iterable[str], 
 def _transfer_one(matcher, source_image, source: ImageLabels, present: list[Point], path: str,
                   settings: TransferSettings) -> ImageLabels:
     try:
-        target_image = matcher.prepare(load_image(path))
+        return _matched(matcher, source_image, source, present, path, settings)
     except ImageError as exc:
         return ImageLabels(path, status=SKIPPED, reason=str(exc))
+    except (ValueError, OSError, MemoryError, RuntimeError) as exc:  # one target's failure (e.g. out of memory) skips it
+        return ImageLabels(path, status=SKIPPED, reason=f"{os.path.basename(path)}: {type(exc).__name__}: "
+                                                         f"{' '.join(str(exc).split())[:200]}")
+
+def _matched(matcher, source_image, source: ImageLabels, present: list[Point], path: str,
+             settings: TransferSettings) -> ImageLabels:
+    target_image = matcher.prepare(load_image(path))
     width, height = target_image.original_size
     source_xy = np.array([[p.x, p.y] for p in present], dtype=np.float64).reshape(-1, 2)
     forward = matcher.match(source_image, target_image)
@@ -114,12 +121,16 @@ def summary(labels: LabelSet) -> str:
     return "\n".join(lines)
 
 def expand_targets(entries: Iterable[str], source: str) -> list[str]:
-    """Folders become their image files (sorted); files are kept as given; the source is left out."""
+    """Folders become their image files (sorted); files are kept as given; the source is left out.
+
+    A folder holding no image files stays in the list as itself, so the transfer reports it
+    as skipped ("is a folder, not an image") instead of dropping it silently.
+    """
     paths = []
     for entry in entries:
         if os.path.isdir(entry):
-            paths += sorted(os.path.join(entry, f) for f in os.listdir(entry)
-                            if f.lower().endswith(IMAGE_EXTENSIONS))
+            images = sorted(os.path.join(entry, f) for f in os.listdir(entry) if f.lower().endswith(IMAGE_EXTENSIONS))
+            paths += images or [entry]
         else:
             paths.append(entry)
     source = os.path.abspath(source)
