@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from rtn_core.labels.formats import FORMATS, canonical, read_labels, read_source, write_labels
+from rtn_core.labels.formats import FORMATS, ExportOptions, canonical, read_labels, read_source, write_labels
 from rtn_core.labels.keypoints import ABSENT, DONE, FB_FAIL, OCCLUDED, SKIPPED, VISIBLE, ImageLabels, Point, new_project
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -154,3 +154,155 @@ def test_bad_rows_visibilities_and_unknown_sizes_are_refused(tmp_path):
     unsized = read_labels(os.path.join(LABELS, "chelsea.csv"))  # name,x,y only: no image, no size
     with pytest.raises(ValueError, match="image size unknown"):
         write_labels(unsized, str(tmp_path / "out.json"), "coco")
+
+
+def two_images(tmp_path, first="a/x.png", second="b/y.png"):
+    source = ImageLabels(str(tmp_path / first), (40, 30), (Point("nose", 3, 4),))
+    target = ImageLabels(str(tmp_path / second), (40, 30), (Point("nose", 5, 6, VISIBLE, 0.25, 1.0),), status=DONE)
+    return new_project(source).add_targets([target.image]).with_transfer(target).for_export()
+
+
+def test_image_names_fit_each_tool(tmp_path):
+    """COCO and CVAT: bare names, or paths under --image-root; Label Studio: local-files URLs (or a
+    URL prefix); labelme and CSV: relative to the export. Our own files still read back exactly."""
+    from rtn_core.labels.formats import image_reference
+    labels = two_images(tmp_path, "a/x y.png", "b/sub/y.png")
+    out = str(tmp_path / "out" / "labels.json")
+    source = labels.source.image
+    assert image_reference(source, out, "coco") == "x y.png"
+    assert image_reference(labels.targets[0].image, out, "cvat", ExportOptions(str(tmp_path))) == "b/sub/y.png"
+    assert image_reference(source, out, "labelstudio") == "/data/local-files/?d=" + \
+        source.lstrip("/").replace(" ", "%20")
+    assert image_reference(source, out, "labelstudio", ExportOptions(str(tmp_path / "a"), "https://h/img/")) == \
+        "https://h/img/x%20y.png"
+    assert image_reference(source, out, "csv") == "../a/x y.png"
+    for format_name in FORMATS:
+        path = output_path(str(tmp_path / format_name), format_name)
+        write_labels(labels, path, format_name, ExportOptions(str(tmp_path)))
+        assert read_labels(path) == canonical(labels), format_name
+
+
+def test_coco_dataset_folder_holds_what_datumaro_expects(tmp_path):
+    labels = two_images(tmp_path)
+    write_labels(labels, str(tmp_path / "dataset"), "coco")
+    data = json.load(open(tmp_path / "dataset" / "annotations" / "person_keypoints_default.json"))
+    first, second = data["annotations"]
+    assert first["segmentation"] == [] and "score" not in first and first["attributes"]["reviewed"]
+    assert second["score"] == 0.25 and second["attributes"] == {"flagged": 0, "reviewed": False}
+    assert [im["file_name"] for im in data["images"]] == ["x.png", "y.png"]
+    assert read_labels(str(tmp_path / "dataset")) == canonical(labels)  # the folder reads back
+
+
+def test_review_state_and_scores_go_where_each_format_has_a_place(tmp_path):
+    labels = two_images(tmp_path)
+    write_labels(labels, str(tmp_path / "ls.json"), "labelstudio")
+    tasks = json.load(open(tmp_path / "ls.json"))
+    assert "annotations" in tasks[0] and tasks[1]["predictions"][0]["score"] == 0.25
+    assert tasks[1]["predictions"][0]["result"][0]["score"] == 0.25
+    config = ET.parse(tmp_path / "ls.config.xml").getroot()  # the labelling config the tasks need
+    assert config.find("KeyPointLabels").get("name") == "kp" and config.find("KeyPointLabels").get("toName") == "image"
+    assert config.find("Image").get("name") == "image" and config.find("Image").get("value") == "$image"
+    assert [label.get("value") for label in config.iter("Label")] == ["nose"]
+    write_labels(labels, str(tmp_path / "c.xml"), "cvat")
+    shape = ET.parse(tmp_path / "c.xml").getroot().findall("image")[1].find("points")
+    assert shape.get("source") == "auto" and shape.find("attribute[@name='confidence']").text == "0.25"
+
+
+def test_labelme_corner_origin_convention(tmp_path):
+    """labelme 5.5/6.3 store a click on the centre of pixel (2, 1) as (2.5, 1.5) and accept points up to W."""
+    document = {"version": "5.5.0", "flags": {}, "imagePath": "cat.png", "imageData": None, "imageWidth": 300,
+                "imageHeight": 200, "shapes": [
+                    {"label": "centre", "points": [[2.5, 1.5]], "shape_type": "point", "flags": {}},
+                    {"label": "edge", "points": [[299.8, 0.0]], "shape_type": "point", "flags": {}}]}
+    path = tmp_path / "cat.json"
+    path.write_text(json.dumps(document))
+    labels = read_source(str(path), str(tmp_path / "cat.png"), (300, 200))
+    assert (labels.source.point("centre").x, labels.source.point("centre").y) == (2.0, 1.0)
+    assert labels.source.point("edge").x == 299.3  # inside: the last pixel spans 299 to 300
+
+
+def test_csv_is_plain_and_names_starting_with_hash_survive(tmp_path):
+    labels = two_images(tmp_path, "#1.png", "#2.png")
+    labels = labels.rename_keypoint("nose", "#nose, left")
+    path = str(tmp_path / "plain.csv")
+    write_labels(labels, path, "csv")
+    rows = list(csv.DictReader(open(path, encoding="utf-8", newline="")))  # no options, as a spreadsheet reads it
+    assert [(r["image"], r["name"]) for r in rows] == [("#1.png", "#nose, left"), ("#2.png", "#nose, left")]
+    assert json.load(open(path + ".meta.json"))["names"] == ["#nose, left"]
+    assert read_labels(path) == canonical(labels)
+    with open(path, "rb") as stream:
+        data = stream.read()
+    with open(path, "wb") as stream:  # Excel's "CSV UTF-8" starts with a BOM
+        stream.write(b"\xef\xbb\xbf" + data)
+    assert read_labels(path) == canonical(labels)
+
+
+def test_label_studio_own_export_is_read(tmp_path):
+    """Label Studio's JSON export: predictions as bare ids, a task nobody labelled, uploads' URLs."""
+    region = {"id": "Xy1", "type": "keypointlabels", "from_name": "kp", "to_name": "image", "original_width": 200,
+              "original_height": 100, "image_rotation": 0,
+              "value": {"x": 25.25, "y": 50.5, "width": 0.5, "keypointlabels": ["nose"]}}
+    tasks = [{"id": 5, "data": {"image": "/data/upload/1/4f2a-cat.png"}, "predictions": [17, 18],
+              "annotations": [{"id": 3, "result": [region], "was_cancelled": False}]},
+             {"id": 6, "data": {"image": "/data/local-files/?d=photos/dog%201.png"}, "annotations": [],
+              "predictions": []}]
+    path = tmp_path / "project-1-at-2026.json"
+    path.write_text(json.dumps(tasks))
+    labels = read_labels(str(path))
+    first, second = labels.images
+    assert os.path.basename(first.image) == "4f2a-cat.png" and first.reviewed and first.size == (200, 100)
+    assert (first.point("nose").x, first.point("nose").y) == (50.0, 50.0)  # 25.25% of 200 px, a corner origin
+    assert os.path.basename(second.image) == "dog 1.png" and second.points == () and second.size is None
+    region["original_width"] = 0
+    path.write_text(json.dumps(tasks))
+    with pytest.raises(ValueError, match=r"project-1-at-2026.json: not a valid labelstudio file \(image size 0x100"):
+        read_labels(str(path))
+
+
+def test_windows_paths_in_foreign_files(tmp_path):
+    coco = {"images": [{"id": 1, "file_name": "images\\train\\cat.png", "width": 50, "height": 40}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "keypoints": [10.5, 20.5, 2]}],
+            "categories": [{"id": 1, "name": "cat", "keypoints": ["nose"]}]}
+    (tmp_path / "w.json").write_text(json.dumps(coco))
+    labels = read_source(str(tmp_path / "w.json"), str(tmp_path / "cat.png"), (50, 40))
+    assert labels.source.point("nose").x == 10.0
+    assert read_labels(str(tmp_path / "w.json")).source.image == str(tmp_path / "images" / "train" / "cat.png")
+
+
+def test_relative_paths_fall_back_to_absolute_across_drives(monkeypatch):
+    from rtn_core.labels import formats
+
+    def windows_relpath(path, start):
+        raise ValueError("path is on mount 'D:', start on mount 'C:'")
+    monkeypatch.setattr(formats.os.path, "relpath", windows_relpath)
+    assert formats.relative_path("/data/cat.png", "/export") == "/data/cat.png"
+
+
+def test_labelme_export_is_all_or_nothing(tmp_path, monkeypatch):
+    from rtn_core.labels import formats
+    labels = two_images(tmp_path)
+    folder = tmp_path / "labelme"
+    folder.mkdir()
+    (folder / "x.json").write_text("old")
+    written = []
+
+    def full_disk(path, data):  # the first file fits, the second does not
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(path)
+        open(path, "w").write(data)
+    monkeypatch.setattr(formats, "write_atomic", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_labels(labels, str(folder), "labelme")
+    assert sorted(os.listdir(folder)) == ["x.json"] and (folder / "x.json").read_text() == "old"
+
+
+def test_duplicate_file_names_are_named_before_writing(tmp_path):
+    labels = two_images(tmp_path, "a/x.png", "b/x.png")
+    for format_name in ("coco", "cvat", "labelme"):
+        path = output_path(str(tmp_path), format_name)
+        with pytest.raises(ValueError, match=rf"two images would both be named 'x.(png|json)' in the {format_name} "
+                                             rf"export: {tmp_path}/a/x.png and {tmp_path}/b/x.png"):
+            write_labels(labels, path, format_name)
+        assert not os.path.exists(path)
+    write_labels(labels, str(tmp_path / "ok.json"), "coco", ExportOptions(str(tmp_path)))  # a root tells them apart

@@ -371,7 +371,7 @@ def read_coco(path: str) -> LabelSet:
     data, folder = load_json(file), _folder_of(file)
     category = next((c for c in data["categories"] if c.get("keypoints")), None)
     if category is None:
-        raise ValueError("no category with keypoints")
+        return _read_coco_point_categories(data, folder)
     names = list(category["keypoints"])
     annotations = {a["image_id"]: a for a in data["annotations"] if a.get("category_id") == category["id"]}
     images = []
@@ -391,6 +391,23 @@ def read_coco(path: str) -> LabelSet:
     header = {"names": names, "skeleton": [(a - 1, b - 1) for a, b in category.get("skeleton", ())],
               "category": category.get("name", "object"), "info": data.get("info", {}).get(TOOL_KEY, {})}
     return _from_header(header, images)
+
+
+def _read_coco_point_categories(data: dict, folder: str) -> LabelSet:
+    """COCO where each keypoint name is a category of its own and each annotation one point, as
+    CVAT and datumaro write COCO Keypoints for a task whose labels are point names."""
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    by_image: dict = {}
+    for annotation in data["annotations"]:
+        x, y, visibility = annotation["keypoints"]
+        if visibility != ABSENT:
+            by_image.setdefault(annotation["image_id"], []).append(
+                Point(names[annotation["category_id"]], _coordinate(x - 0.5), _coordinate(y - 0.5), int(visibility)))
+    if not by_image:
+        raise ValueError("no keypoints: no category lists keypoint names and no annotation holds a point")
+    images = [ImageLabels(_resolve(entry["file_name"], folder), _size(entry["width"], entry["height"]),
+                          tuple(by_image.get(entry["id"], ())), False, DONE) for entry in data["images"]]
+    return _from_header({"names": list(dict.fromkeys(p.name for im in images for p in im.points))}, images)
 
 
 # --- labelme --------------------------------------------------------------------------------
