@@ -5,9 +5,11 @@ import os
 
 from tqdm import tqdm
 
+from .. import distributed
 from ..images import load_image
 from ..labels.formats import FORMATS, ExportOptions, check_export, read_source, write_labels
 from ..labels.keypoints import TransferSettings
+from ..labels.sharded import transfer_sharded
 from ..labels.transfer import expand_targets, summary, transfer_into
 from ..matcher import Matcher
 
@@ -41,9 +43,15 @@ def run(args) -> int:
         raise ValueError(f"no target images in {' '.join(args.targets)}")
     options = ExportOptions(args.image_root, args.image_url)
     check_export([source_path, *targets], args.out, args.format, options)  # before minutes of matching
-    matcher = Matcher(weights=args.weights, device=args.device)
-    with tqdm(total=len(targets), unit="image", desc="transfer") as bar:
-        labels = transfer_into(labels, matcher, targets, progress=lambda done, total, path: bar.update(1))
+    if distributed.launched():  # started by torchrun: each process takes a share, rank 0 exports
+        labels = transfer_sharded(labels, lambda: Matcher(weights=args.weights, device=args.device),
+                                  targets, args.out, args.device)
+        if labels is None:
+            return 0
+    else:
+        matcher = Matcher(weights=args.weights, device=args.device)
+        with tqdm(total=len(targets), unit="image", desc="transfer") as bar:
+            labels = transfer_into(labels, matcher, targets, progress=lambda done, total, path: bar.update(1))
     write_labels(labels.for_export(), args.out, args.format, options)
     print(summary(labels))
     print(f"wrote {args.format} to {args.out}")
