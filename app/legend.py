@@ -88,10 +88,10 @@ def glyph_legend(view_box: pg.ViewBox) -> Legend:
     return legend
 
 
-def show_heatmap_legend(legend: Legend, lookup: np.ndarray, point_id: int | None) -> None:
-    """The heatmap's colour bar (``lookup``: (256, 3) RGB) and which point it shows, or, with no
-    point, what to do to get one."""
-    if point_id is None:
+def show_heatmap_legend(legend: Legend, lookup: np.ndarray, name: str | None) -> None:
+    """The heatmap's colour bar (``lookup``: (256, 3) RGB) and the name of the point it shows,
+    or, with no point, what to do to get one."""
+    if name is None:
         legend.show_content("Click a point on the source to see its score map")
     else:
-        legend.show_content(f"Score map of point {point_id}", lookup[None, :, :3], (140, 10), ("low", "high"))
+        legend.show_content(f"Score map of {name}", lookup[None, :, :3], (140, 10), ("low", "high"))

@@ -146,7 +146,7 @@ class Overlays:
         self.heatmap.setVisible(point is not None)
         self.heatmap_legend.setVisible(visible)
         if visible:
-            show_heatmap_legend(self.heatmap_legend, self.heatmap_colours, point and point.id)
+            show_heatmap_legend(self.heatmap_legend, self.heatmap_colours, point and point.name)
         if point is None:
             return
         scores = self.result.score_map(*point.source)

@@ -112,8 +112,8 @@ def test_heatmap_legend_names_its_point_or_says_what_to_do(view):
     legend = Legend(view.view_box, "bottom-left")
     show_heatmap_legend(legend, lookup, None)
     assert legend.isVisible() and "Click a point" in legend.caption.text() and not legend.picture.isVisible()
-    show_heatmap_legend(legend, lookup, 3)
-    assert legend.caption.text() == "Score map of point 3" and legend.picture.isVisible()
+    show_heatmap_legend(legend, lookup, "p3")
+    assert legend.caption.text() == "Score map of p3" and legend.picture.isVisible()
     bar = legend.picture.pixmap().toImage()
     assert bar.pixelColor(0, 5).red() < 5 and bar.pixelColor(bar.width() - 1, 5).red() > 250  # low -> high
     assert [end.text() for end in legend.ends] == ["low", "high"]
@@ -156,9 +156,9 @@ def test_overlays_dim_glyphs_under_points_clip_them_and_tell_the_heatmap_point(q
     points.add(10, 10, (40, 20), 0.4)
     points.add(50, 30, (50, 30), 0.6)
     assert overlays.target_glyphs.opacity() == overlays.source_glyphs.opacity() == GLYPHS_UNDER_POINTS
-    assert overlays.heatmap_legend.caption.text() == "Score map of point 2" and overlays.heatmap.isVisible()
+    assert overlays.heatmap_legend.caption.text() == "Score map of p2" and overlays.heatmap.isVisible()
     points.select({1})
-    assert overlays.heatmap_legend.caption.text() == "Score map of point 1"
+    assert overlays.heatmap_legend.caption.text() == "Score map of p1"
     overlays.toggles["labels"].setChecked(False)
     assert not overlays.target_markers.markers[1].label.isVisible()
     points.clear()
