@@ -321,7 +321,7 @@ def test_help_lists_the_shortcuts_and_closing_mid_transfer_is_clean(make_window,
     table = dialog.findChild(QTableWidget)
     texts = {table.item(r, 0).text() for r in range(table.rowCount())}
     assert {"Ctrl+Z", "A, Ctrl+Return", "PgDown, ]"} <= texts
-    window.transfer.start()
+    window.transfer.start_unreviewed()
     window.transfer.cancel()
     qtbot.waitUntil(lambda: not window.transfer.running, timeout=60_000)
     window.close()
@@ -339,7 +339,7 @@ class SlowMatcher(FakeMatcher):
 def test_corrections_made_during_a_transfer_are_kept(make_window, qtbot, tmp_path):
     project = corrected_project(tmp_path, targets=(CAT_B, COFFEE))
     window = make_window(project, matcher=SlowMatcher(mirror=True))
-    window.transfer.start()  # both targets again (neither is reviewed)
+    window.transfer.start_unreviewed()  # both targets again (neither is reviewed)
     project.place_point(CAT_B, "nose", 123.5, 234.5)  # while the worker runs
     qtbot.waitUntil(lambda: not window.transfer.running, timeout=20_000)
     nose = project.labels.image(CAT_B).point("nose")
@@ -350,7 +350,7 @@ def test_corrections_made_during_a_transfer_are_kept(make_window, qtbot, tmp_pat
 
 def test_opening_another_project_mid_transfer_ignores_the_old_run(make_window, qtbot, tmp_path):
     window = make_window(corrected_project(tmp_path, targets=(CAT_B, COFFEE)), matcher=SlowMatcher(mirror=True))
-    window.transfer.start()
+    window.transfer.start_unreviewed()
     other = corrected_project(tmp_path, targets=(CAT_B, COFFEE))
     before = other.labels
     window.set_project(other)
@@ -507,3 +507,73 @@ def test_captions_use_the_app_font_stay_inside_the_view_avoid_each_other_and_can
     assert not any(c.isVisible() for c in layer.captions + window.target_layer.captions)
     QTest.keyClick(window, Qt.Key.Key_C)
     assert all(c.isVisible() for c in layer.captions)
+
+
+def review_project(tmp_path):
+    """CAT_B and COFFEE transferred cleanly, DOG mirrored at low confidence: DOG is the worst target."""
+    labels = read_source(os.path.join(LABELS, "chelsea_coco.json"), CAT_A, (451, 300))
+    labels = transfer_into(labels, FakeMatcher(), [CAT_B, COFFEE])
+    labels = transfer_into(labels, FakeMatcher(mirror=True, confidence=0.05), [DOG])
+    return Project(labels, autosave_path=str(tmp_path / "review.autosave"))
+
+
+def test_worst_first_goes_to_the_worst_and_keeps_the_edited_target_in_place(make_window, qtbot, tmp_path):
+    project = review_project(tmp_path)
+    window = make_window(project)
+    assert window.review.current == CAT_B
+    QTest.keyClick(window, Qt.Key.Key_W)
+    assert window.review.current == DOG and window.strip.paths()[0] == DOG
+    window.review.go_to(COFFEE)
+    assert window.strip.paths() == [DOG, CAT_B, COFFEE]
+    right_eye = project.labels.image(COFFEE).point("right_eye")
+    project.place_point(COFFEE, "left_eye", right_eye.x + 20, right_eye.y)  # now an L/R swap: worse than CAT_B
+    assert len(project.labels.image(COFFEE).flagged) == 2
+    assert window.strip.paths() == [DOG, CAT_B, COFFEE] and window.review.current == COFFEE  # kept in place
+    QTest.keyClick(window, Qt.Key.Key_BracketLeft)  # moving on re-sorts
+    assert window.review.current == CAT_B and window.strip.paths() == [DOG, COFFEE, CAT_B]
+
+
+def test_accepting_a_target_with_flags_asks_and_shift_a_accepts_saying_how_many(make_window, tmp_path, asked):
+    project = review_project(tmp_path)
+    window = make_window(project, answer="Keep reviewing")
+    window.review.go_to(DOG)
+    flagged = len(project.labels.image(DOG).flagged)
+    QTest.keyClick(window, Qt.Key.Key_A)
+    assert asked[-1][0] == "Accept with flagged points?" and f"{flagged} flagged" in asked[-1][1]
+    assert not project.labels.image(DOG).reviewed and window.review.current == DOG
+    questions = len(asked)
+    QTest.keyClick(window, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
+    assert project.labels.image(DOG).reviewed and len(asked) == questions  # no question with Shift
+    assert f"{flagged} flagged point(s) left" in window.status_text.text()
+    QTest.keyClick(window, Qt.Key.Key_A)  # CAT_B (shown next) has no flags: accepted at once
+    assert project.labels.image(CAT_B).reviewed and len(asked) == questions
+
+
+def test_esc_clears_the_selection_only_and_shift_esc_cancels_the_run(make_window, qtbot, tmp_path):
+    labels = read_source(os.path.join(LABELS, "chelsea.csv"), CAT_A, (451, 300)).add_targets([CAT_B, COFFEE, DOG])
+    window = make_window(Project(labels), matcher=SlowMatcher())
+    window.transfer.start()
+    window.project.select(window.project.labels.source.image, ["nose"])
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    assert window.project.selection.names == frozenset() and window.transfer.running
+    assert window.cancel_button.isVisible() and "Shift+Esc" in window.cancel_button.toolTip()
+    QTest.keyClick(window, Qt.Key.Key_Escape, Qt.KeyboardModifier.ShiftModifier)
+    assert not window.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: not window.transfer.running, timeout=20_000)
+    assert "cancelled" in window.status_text.text() and window.strip.state(DOG) == "pending"
+
+
+def test_ctrl_r_runs_only_targets_not_run_yet_and_rerunning_all_is_its_own_command(make_window, qtbot, tmp_path):
+    matcher = FakeMatcher()
+    project = corrected_project(tmp_path)  # CAT_B transferred
+    project.add_targets([COFFEE])
+    window = make_window(project, matcher=matcher)
+    done = project.labels.image(CAT_B)
+    QTest.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.transfer.running and project.labels.image(COFFEE).status == DONE, timeout=20_000)
+    assert project.labels.image(CAT_B) is done  # not run again
+    per_target = matcher.calls
+    QTest.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # nothing left: a message
+    assert "Ctrl+Alt+R" in window.message_bar.text() and matcher.calls == per_target
+    QTest.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: not window.transfer.running and matcher.calls == 3 * per_target, timeout=20_000)

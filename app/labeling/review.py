@@ -13,27 +13,52 @@ from .project_files import IMAGE_FILTER
 
 
 class ReviewNavigation:
-    """Moves through the window's targets; ``current`` is the target shown on the right (or None)."""
+    """Moves through the window's targets; ``current`` is the target shown on the right (or None).
+
+    Sorted worst first, the order follows the edits and results as they come, except that the
+    target shown keeps its place until the user moves on (so it never jumps away while edited).
+    """
 
     def __init__(self, window):
         self.window = window
         self.current: str | None = None
+        self._pinned: tuple[str, int] | None = None  # (current target, its place) while worst first
 
     def ordered_targets(self) -> list[ImageLabels]:
-        """The targets in strip order: as added, or worst first."""
+        """The targets in strip order: as added, or worst first (reviewed last, the shown one kept in place)."""
         project = self.window.project
         if project is None:
             return []
         labels = project.labels
-        if self.window.actions_by_name["worst_first"].isChecked():  # reviewed ones need no review: last
-            by_path = {t.image: t for t in labels.targets}
-            return sorted((by_path[path] for path in labels.worst_first()), key=lambda t: t.reviewed)
-        return list(labels.targets)
+        if not self.worst_first:
+            return list(labels.targets)
+        by_path = {t.image: t for t in labels.targets}
+        order = sorted((by_path[path] for path in labels.worst_first()), key=lambda t: t.reviewed)
+        if self._pinned and self._pinned[0] == self.current and self.current in by_path:
+            order.remove(by_path[self.current])
+            order.insert(min(self._pinned[1], len(order)), by_path[self.current])
+        return order
+
+    @property
+    def worst_first(self) -> bool:
+        return self.window.actions_by_name["worst_first"].isChecked()
+
+    def set_worst_first(self, on: bool) -> None:
+        """Sort (or stop sorting) worst first; sorted, show the worst target."""
+        self._pinned = None
+        targets = self.ordered_targets()
+        if on and targets:
+            self.go_to(targets[0].image)
+        else:
+            self.window.refresh()
 
     def go_to(self, path: str) -> None:
-        """Show target ``path`` and make it the edited image."""
+        """Show target ``path`` and make it the edited image (it keeps this place in the order while shown)."""
         if self.window.project is None:
             return
+        self._pinned = None
+        order = [t.image for t in self.ordered_targets()]
+        self._pinned = (path, order.index(path)) if path in order else None
         self.current = path
         self.window.project.select(path)
         self.window.refresh()
@@ -46,22 +71,39 @@ class ReviewNavigation:
         index = order.index(self.current) + step if self.current in order else 0
         self.go_to(order[max(0, min(len(order) - 1, index))])
 
-    def accept_current(self) -> None:
-        """Mark the shown target reviewed and move on to the next unreviewed one."""
+    def accept_current(self, force: bool = False) -> bool:
+        """Mark the shown target reviewed and move on to the next unreviewed one.
+
+        With flagged points left, ask first (``force``: accept without asking, e.g. Shift+A); the status
+        line says how many flags the accepted target still has. False if nothing was accepted.
+        """
         project = self.window.project
         if project is None or self.current is None:
-            return
+            return False
         target = project.labels.image(self.current)
+        name = os.path.basename(self.current)
         if target.status == SKIPPED:
-            self.window.show_error(f"{os.path.basename(self.current)} was skipped ({target.reason}): nothing to accept.")
-            return
-        self.window.edit(lambda p: p.set_reviewed([self.current]))
-        order = [t for t in self.ordered_targets()]
+            self.window.show_error(f"{name} was skipped ({target.reason}): nothing to accept.")
+            return False
+        flagged = len(target.flagged)
+        if flagged and not force and self.window.ask(
+                "Accept with flagged points?", f"{name} still has {flagged} flagged point(s): "
+                + ", ".join(p.name for p in target.flagged) + ". Accept it anyway?",
+                ("Accept anyway", "Keep reviewing")) != "Accept anyway":
+            self.window.status_text.setText(f"Not accepted: {name} has {flagged} flagged point(s) left.")
+            return False
+        accepted = self.current
+        if not self.window.edit(lambda p: p.set_reviewed([accepted])):
+            return False
+        order = self.ordered_targets()
         paths = [t.image for t in order]
-        later = order[paths.index(self.current) + 1:] + order[:paths.index(self.current)]
+        later = order[paths.index(accepted) + 1:] + order[:paths.index(accepted)]
         following = next((t.image for t in later if not t.reviewed and t.status != SKIPPED), None)
         if following:
             self.go_to(following)
+        self.window.status_text.setText(f"Accepted {name}" + (f" with {flagged} flagged point(s) left." if flagged
+                                                              else "."))
+        return True
 
     def unaccept_current(self) -> None:
         if self.window.project and self.current:

@@ -10,7 +10,7 @@ import os
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from rtn_core.labels.keypoints import SKIPPED, ImageLabels
+from rtn_core.labels.keypoints import PENDING, SKIPPED, ImageLabels
 from rtn_core.labels.transfer import summary
 
 from ..workers import WorkerThread
@@ -36,14 +36,16 @@ class TransferRun(QObject):
         self.worker.failed.connect(self._on_failed)
 
     def start(self, paths=None) -> None:
-        """Transfer the source's keypoints to ``paths`` (default: every unreviewed target) in the worker."""
+        """Transfer the source's keypoints to ``paths`` (default: the targets not run yet) in the worker."""
         window = self.window
         if window.project is None or self.running:
             return
         labels = window.project.labels
-        paths = list(paths) if paths is not None else [t.image for t in labels.targets if not t.reviewed]
+        paths = list(paths) if paths is not None else [t.image for t in labels.targets if t.status == PENDING]
         if not paths:
-            window.show_error("No unreviewed targets to transfer to: add target images first (Ctrl+T).")
+            window.show_error("Every target has been transferred: Targets > Transfer Again to Unreviewed Targets "
+                              "(Ctrl+Alt+R) runs them again; add new ones with Ctrl+T." if labels.targets else
+                              "No targets to transfer to: add target images first (Ctrl+T).")
             return
         self.job += 1
         self.running = True
@@ -54,8 +56,14 @@ class TransferRun(QObject):
         window.progress.show()
         window.cancel_button.setEnabled(True)
         window.cancel_button.show()
+        window.actions_by_name["cancel"].setEnabled(True)
         window.status_text.setText(f"Transferring {len(labels.source.points)} keypoints to {len(paths)} target(s)…")
         self.request_transfer.emit(self.job, labels.source, paths, labels.settings)
+
+    def start_unreviewed(self) -> None:
+        """Transfer again to every target not accepted yet (hand corrections are kept)."""
+        if self.window.project is not None:
+            self.start([t.image for t in self.window.project.labels.targets if not t.reviewed])
 
     def start_current(self) -> None:
         """Transfer again to the target shown."""
@@ -67,6 +75,7 @@ class TransferRun(QObject):
         if self.running:
             self.worker.current_job = -1
             self.window.cancel_button.setEnabled(False)
+            self.window.actions_by_name["cancel"].setEnabled(False)
             self.window.status_text.setText("Cancelling after the current target…")
 
     def abandon(self) -> None:
@@ -120,3 +129,4 @@ class TransferRun(QObject):
         self.running = False
         self.window.progress.hide()
         self.window.cancel_button.hide()
+        self.window.actions_by_name["cancel"].setEnabled(False)

@@ -66,7 +66,7 @@ class LabelingWindow(QMainWindow):
 
         self._stopped = False
         QApplication.instance().aboutToQuit.connect(self._on_app_quit)
-        self.resize(1500, 920)
+        self._fit_screen()
         self.set_project(project)
 
     # ----- building ------------------------------------------------------------------------------
@@ -80,6 +80,8 @@ class LabelingWindow(QMainWindow):
         for layer in (self.source_layer, self.target_layer):
             self.edits.connect_layer(layer)
         self.target_view.file_dropped.connect(lambda path: self.review.add_targets([path]))
+        for view in (self.source_view, self.target_view):
+            self.panes.watch(view)
         self.source_view.file_dropped.connect(self.files.open_dropped_source)
 
         self.source_title, self.target_title = QLabel("Source"), QLabel("Target")
@@ -149,7 +151,8 @@ class LabelingWindow(QMainWindow):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setFormat("%v / %m targets")
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton("Cancel transfer")
+        self.cancel_button.setToolTip("Stop after the target being computed; results made so far are kept (Shift+Esc)")
         self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.cancel_button.clicked.connect(lambda: self.transfer.cancel())
         self.statusBar().addWidget(self.status_text, 1)
@@ -181,14 +184,19 @@ class LabelingWindow(QMainWindow):
             "add_targets": a("Add &Target Images…", review.add_targets_dialog, "Ctrl+T"),
             "add_folder": a("Add Target &Folder…", review.add_folder_dialog, "Ctrl+Shift+T"),
             "remove_target": a("&Remove Current Target", review.remove_current_target),
-            "transfer": a("&Transfer to Unreviewed Targets", transfer.start, ["Ctrl+R", "F5"]),
+            "transfer": a("&Transfer to Targets Not Run Yet", transfer.start, ["Ctrl+R", "F5"]),
+            "transfer_unreviewed": a("Transfer Again to All &Unreviewed Targets", transfer.start_unreviewed,
+                                     "Ctrl+Alt+R"),
             "transfer_current": a("Transfer &Current Target Again", transfer.start_current, "Ctrl+Shift+R"),
-            "cancel": a("Cancel Transfer / Clear Selection", self.escape, "Esc"),
+            "cancel": a("Ca&ncel Transfer (after the target being computed)", transfer.cancel, "Shift+Esc"),
+            "clear_selection": a("Clear Selection", edits.clear_selection, "Esc"),
             "undo": a("&Undo", lambda: self.project and self.project.undo(), QKeySequence.StandardKey.Undo),
             "redo": a("&Redo", lambda: self.project and self.project.redo(), ["Ctrl+Shift+Z", "Ctrl+Y"]),
             "next": a("Next Target", lambda: review.step(1), ["PgDown", "]"]),
             "previous": a("Previous Target", lambda: review.step(-1), ["PgUp", "["]),
             "accept": a("&Accept Target (Mark Reviewed) and Go to Next", review.accept_current, ["A", "Ctrl+Return"]),
+            "accept_flagged": a("Accept Target &Even with Flagged Points", lambda: review.accept_current(force=True),
+                                "Shift+A"),
             "unaccept": a("U&naccept Target", review.unaccept_current, "U"),
             "visibility": a("Cycle &Visibility of Selected (visible, occluded, absent)", edits.cycle_visibility, "V"),
             "delete": a("&Delete Selected (source: the keypoint everywhere; target: mark absent)",
@@ -199,7 +207,7 @@ class LabelingWindow(QMainWindow):
         }
         self.actions_by_name["worst_first"] = worst = QAction("Sort Targets &Worst First", self, checkable=True)
         worst.setShortcut(QKeySequence("W"))
-        worst.toggled.connect(lambda _on: self.refresh())
+        worst.toggled.connect(self.review.set_worst_first)
         self.addAction(worst)
         self.actions_by_name["captions"] = captions = QAction("Show Point &Captions (names, scores, flags)", self,
                                                              checkable=True, checked=True)
@@ -222,10 +230,11 @@ class LabelingWindow(QMainWindow):
     def _build_menus(self) -> None:
         n = self.actions_by_name
         menus = (("&File", ["new", "import", "open", "sample", None, "save", "save_as", "recover", None, "close"]),
-                 ("&Edit", ["undo", "redo", None, "select_all", "visibility", "delete", None, "nudge_Left",
+                 ("&Edit", ["undo", "redo", None, "select_all", "clear_selection", "visibility", "delete", None, "nudge_Left",
                             "nudge_Right", "nudge_Up", "nudge_Down"]),
-                 ("&Targets", ["add_targets", "add_folder", "remove_target", None, "transfer", "transfer_current",
-                               "cancel", None, "accept", "unaccept", "next", "previous", None, "worst_first"]),
+                 ("&Targets", ["add_targets", "add_folder", "remove_target", None, "transfer", "transfer_unreviewed",
+                               "transfer_current", "cancel", None, "accept", "accept_flagged", "unaccept", "next",
+                               "previous", None, "worst_first"]),
                  ("&View", ["fit", "captions"]))
         for title, names in menus:
             menu = self.menuBar().addMenu(title)
@@ -335,8 +344,10 @@ class LabelingWindow(QMainWindow):
                      "transfer", "fit"):
             n[name].setEnabled(has)
         has_target = has and self.review.current is not None
-        for name in ("remove_target", "transfer_current", "accept", "unaccept", "next", "previous"):
+        for name in ("remove_target", "transfer_current", "accept", "accept_flagged", "unaccept", "next", "previous"):
             n[name].setEnabled(has_target)
+        n["transfer_unreviewed"].setEnabled(has)
+        n["cancel"].setEnabled(self.transfer.running and self.cancel_button.isEnabled())
         n["undo"].setEnabled(has and self.project.undo_text is not None)
         n["redo"].setEnabled(has and self.project.redo_text is not None)
         n["undo"].setText(f"&Undo {self.project.undo_text}" if has and self.project.undo_text else "&Undo")
@@ -352,14 +363,13 @@ class LabelingWindow(QMainWindow):
 
     # ----- small window actions ----------------------------------------------------------------------
     def fit_views(self) -> None:
-        self.source_view.fit()
-        self.target_view.fit()
+        self.panes.fit(self.source_view)
+        self.panes.fit(self.target_view)
 
-    def escape(self) -> None:
-        if self.transfer.running:
-            self.transfer.cancel()
-        else:
-            self.edits.clear_selection()
+    def _fit_screen(self) -> None:
+        """Open at 1500x920, or smaller to fit the screen it opens on (e.g. a 1366x768 laptop)."""
+        available = (self.screen() or QApplication.primaryScreen()).availableGeometry()
+        self.resize(min(1500, available.width() - 16), min(920, available.height() - 40))
 
     def show_help(self) -> QDialog:
         """The keyboard and mouse reference (non-modal), built from the actions themselves."""
