@@ -1,5 +1,8 @@
 """Writing what the user found to disk: points as CSV and JSON, the dense flow as .npy.
 
+Coordinates are written to COORDINATE_DECIMALS places (a thousandth of a pixel is finer than
+anything the model resolves) and confidences to CONFIDENCE_DECIMALS.
+
 Every file is written atomically by ``rtn_core.atomic`` (a temporary file in the same folder,
 then ``os.replace``), so an interrupted export never leaves a half-written file where a good one
 was.
@@ -18,7 +21,9 @@ from rtn_core.result import CorrespondenceResult
 
 from .points import PointList
 
-CSV_COLUMNS = ["id", "source_x", "source_y", "target_x", "target_y", "confidence", "iteration",
+COORDINATE_DECIMALS = 3
+CONFIDENCE_DECIMALS = 4
+CSV_COLUMNS = ["id", "name", "source_x", "source_y", "target_x", "target_y", "confidence", "iteration",
                "source_path", "source_width", "source_height",
                "target_path", "target_width", "target_height"]
 
@@ -34,10 +39,15 @@ def points_json(points: PointList, source: LoadedImage, target: LoadedImage, ite
         "target": _image_info(target),
         "iteration": iteration,
         "coordinates": "original image pixels, (x, y), pixel centres at integers, 0-based",
-        "points": [{"id": p.id, "source": list(p.source),
-                    "target": None if p.target is None else list(p.target),
-                    "confidence": p.confidence} for p in points.points],
+        "points": [{"id": p.id, "name": p.name, "source": _rounded(p.source),
+                    "target": None if p.target is None else _rounded(p.target),
+                    "confidence": None if p.confidence is None else round(p.confidence, CONFIDENCE_DECIMALS)}
+                   for p in points.points],
     }
+
+
+def _rounded(xy) -> list[float]:
+    return [round(float(value), COORDINATE_DECIMALS) for value in xy]
 
 
 def write_points_json(path, points, source, target, iteration) -> None:
@@ -54,13 +64,13 @@ def write_points_csv(path, points, source, target, iteration) -> None:
         + [info["target"][k] for k in ("path", "width", "height")]
     for point in info["points"]:
         target_xy = point["target"] or [None, None]
-        writer.writerow([point["id"], *map(_number, point["source"]), *map(_number, target_xy),
+        writer.writerow([point["id"], point["name"], *map(_number, point["source"]), *map(_number, target_xy),
                          _number(point["confidence"]), iteration, *images])
     write_atomic(path, buffer.getvalue())
 
 
 def _number(value) -> str:
-    """Full float precision, empty for a missing value."""
+    """The (already rounded) value without float noise, empty for a missing value."""
     return "" if value is None else repr(float(value))
 
 

@@ -14,6 +14,7 @@ from .workers import FlowExporter, WorkerThread
 
 TITLES = {"csv": ("Export points as CSV", "CSV (*.csv)"), "json": ("Export points as JSON", "JSON (*.json)"),
           "npy": ("Export dense flow", "NumPy array (*.npy)"), "png": ("Save window as PNG", "PNG (*.png)")}
+SUFFIXES = {"csv": "points", "json": "points", "npy": "flow", "png": "window"}
 
 
 class ExportActions(QObject):
@@ -35,11 +36,17 @@ class ExportActions(QObject):
         """Ask where to write ``kind`` ('csv', 'json', 'npy' or 'png'), then write it."""
         title, file_filter = TITLES[kind]
         folder = self.settings.value("export_folder", os.path.expanduser("~"))
-        path, _ = QFileDialog.getSaveFileName(self.window, title, os.path.join(folder, f"rtn-studio.{kind}"),
+        path, _ = QFileDialog.getSaveFileName(self.window, title, os.path.join(folder, self.default_name(kind)),
                                               file_filter)
         if path:
             self.settings.setValue("export_folder", os.path.dirname(path))
             self.export(kind, path)
+
+    def default_name(self, kind: str) -> str:
+        """A file name that says which pair it belongs to, e.g. 'cat-a__cat-b_points.csv'."""
+        images = [image for image in (self.pair.source, self.pair.target) if image is not None]
+        stems = "__".join(os.path.splitext(os.path.basename(image.path))[0] for image in images) or "rtn-studio"
+        return f"{stems}_{SUFFIXES[kind]}.{kind}"
 
     def export(self, kind: str, path: str) -> bool:
         """Write the points (csv/json), the dense flow (npy, in the background) or the window
@@ -78,6 +85,6 @@ class ExportActions(QObject):
         self.status.emit("The dense flow was not saved.")
         self.show_message("Export failed", message)
 
-    def stop(self) -> None:
-        """End the writer thread once a flow being written is done."""
-        self.flow_exporter.stop()
+    def stop(self, wait: bool = True) -> None:
+        """End the writer thread once a flow being written is done (see :meth:`WorkerThread.stop`)."""
+        self.flow_exporter.stop(wait)

@@ -1,5 +1,6 @@
 """The main window: layout, menus and wiring of two image views, the points dock and the
-iteration bar; its jobs live in small objects (pair, match run, playback, overlays, exports).
+iteration bar; its jobs live in small objects (pair, match run, playback, overlays, exports,
+marker dragging, help).
 
 The window owns the Qt-free :class:`PointList`; the objects report by signals and the window
 connects them: a new pair starts a run, each snapshot of the run is shown by the playback and
@@ -10,63 +11,127 @@ from __future__ import annotations
 import os
 import sys
 
-from PySide6.QtCore import QRectF, QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QRectF, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+from PySide6.QtWidgets import (QApplication, QDockWidget, QGridLayout, QLabel, QMainWindow, QMessageBox,
                                QPushButton, QToolBar, QVBoxLayout, QWidget)
 
 from .export_actions import ExportActions
 from .labeling import open_labeling_window
+from .marker_drag import MarkerDrag
 from .match_run import MatchRun
 from .overlays import Overlays
 from .pair import RESOURCES, SAMPLE_PAIR, Pair
 from .playback import Playback
-from .points import PointList
+from .points import MATCHED, SELECTED, PointList
 from .points_table import PointsTable
+from .shortcuts import describe, show_shortcuts
 from .views import ImageView, titled_panes
-from .workers import default_matcher
+from .workers import default_matcher, finish_abandoned
 
 ICON = os.path.join(RESOURCES, "icons", "rtn-studio.svg")
 SCREENSHOT_TIMEOUT_MS = 300_000
+DEFAULT_SIZE = QSize(1480, 860)
+SCREEN_SHARE = 0.96  # at most this much of the screen's free area, so the frame fits too
 
 
 class MainWindow(QMainWindow):
-    """RTN Studio's main window. ``show_message(title, text)`` reports errors (injectable for tests)."""
+    """RTN Studio's main window. ``show_message(title, text)`` reports errors and ``ask(title,
+    text) -> bool`` asks before points are thrown away (both injectable for tests)."""
 
     def __init__(self, device: str = "auto", weights: str | None = None, matcher_factory=default_matcher,
-                 settings: QSettings | None = None, show_message=None):
+                 settings: QSettings | None = None, show_message=None, ask=None):
         super().__init__()
         self.setWindowTitle("RTN Studio")
         self.setWindowIcon(QIcon(ICON))
         self.settings = settings if settings is not None else QSettings("RTN Studio", "RTN Studio")
         self.show_message = show_message or self._message_box
+        self.ask = ask or self._question_box
         self.screenshot_path: str | None = None
         self._linking = False
+        self._fitted: dict[ImageView, bool] = {}  # views showing their whole image, re-fitted on resize
         self.points = PointList()
-        self.pair = Pair(self, self.settings, self.show_message)
+        self.pair = Pair(self, self.settings, self.show_message, self._may_replace_source)
         self.run = MatchRun(self, matcher_factory, device or "auto", weights or "")
         self.playback = Playback(self)
         self._build_views()
         self.overlays = Overlays(self, self.source_view, self.target_view, self.points, self.pair)
+        self.drag = MarkerDrag(self.source_view, lambda: ([p.id for p in self.points.points],
+                                                          self.points.source_array()),
+                               lambda point_id: self.points.select({point_id}), self.points.move)
         self.exports = ExportActions(self, self.settings, self.show_message, self.points, self.pair, self.run,
                                      self.playback)
+        self._build_actions()
         self._build_layout()
         self._build_toolbar()
         self._build_menus()
         self._connect()
-        self.resize(1480, 860)
+        self.resize(self.default_size())
 
     # ----- building the window -------------------------------------------------------------
 
     def _build_views(self) -> None:
         self.source_view = ImageView("Drop a source image here")
         self.target_view = ImageView("Drop a target image here")
+        for view in (self.source_view, self.target_view):
+            view.view_box.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)  # the placeholder centred
+            view.installEventFilter(self)
         self.source_title, self.target_title = QLabel("Source"), QLabel("Target")
         self.table = PointsTable(self.points)
 
+    def _action(self, text: str, what: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if slot is not None:
+            action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcuts([QKeySequence(key) for key in shortcut] if isinstance(shortcut, tuple)
+                                else [QKeySequence(shortcut)])
+        return describe(action, what)
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.open_actions = [
+            a("Open &Source…", "Open the source image (points are clicked on it)",
+              lambda: self.pair.open_dialog("source"), "Ctrl+1"),
+            a("Open &Target…", "Open the target image (matches appear on it)",
+              lambda: self.pair.open_dialog("target"), "Ctrl+2"),
+            a("Open &Pair…", "Open two images and choose which is the source", lambda: self.pair.open_dialog("pair"),
+              QKeySequence.StandardKey.Open)]
+        self.export_actions = [a(text, what, lambda checked=False, k=kind: self.exports.dialog(k)) for text, what, kind in (
+            ("Export Points as CSV…", "Write the points and their matches as CSV", "csv"),
+            ("Export Points as JSON…", "Write the points and their matches as JSON", "json"),
+            ("Export Dense Flow (.npy)…", "Write every source pixel's displacement as a NumPy array", "npy"),
+            ("Save Window as PNG…", "Save a picture of the window", "png"))]
+        self.quit_action = a("&Quit", "Close RTN Studio", self.close, QKeySequence.StandardKey.Quit)
+        self.undo_action = a("&Undo", "Undo the last point edit", self.undo, QKeySequence.StandardKey.Undo)
+        self.redo_action = a("&Redo", "Redo the last undone point edit", self.redo, ("Ctrl+Shift+Z", "Ctrl+Y"))
+        self.delete_action = a("Delete Selected", "Delete the selected points", self.points.remove_selected,
+                               QKeySequence.StandardKey.Delete)
+        self.clear_action = a("Clear All", "Delete every point (Undo brings them back)", self.clear_points)
+        self.send_action = a("&Send Points to Label Transfer", "Open Label Transfer on this pair with these points",
+                             lambda: self.open_label_transfer(require_points=True), "Ctrl+Shift+T")
+        self.labeling_action = a("&Label Transfer…", "Open the Label Transfer window on this pair and its points",
+                                 self.open_label_transfer, "Ctrl+Shift+L")
+        self.fit_action = a("Fit to window", "Show both images whole", self.fit_views, "F")
+        self.linked_zoom = a("Linked zoom", "Zoom and pan both images together", None, "L")
+        self.linked_zoom.setCheckable(True)
+        self.linked_zoom.toggled.connect(lambda on: on and self._on_range_changed(self.source_view.view_box))
+        self.help_action = a("&Keyboard Shortcuts", "List every shortcut and mouse gesture",
+                             lambda: show_shortcuts(self, self.menuBar()), QKeySequence.StandardKey.HelpContents)
+        for key, what in (("glyphs", "Show each grid square's local affine on the target"),
+                          ("arrows", "Show where each grid square moved"),
+                          ("blend", "Show the source warped onto the target"),
+                          ("heatmap", "Show the selected point's match scores over the target")):
+            describe(self.overlays.toggles[key], what)
+        playback = self.playback
+        for action, what in ((playback.step_back_action, "Show the previous iteration"),
+                             (playback.step_forward_action, "Show the next iteration"),
+                             (playback.play_action, "Play or pause the iterations")):
+            describe(action, what)
+        self._update_undo_actions()
+
     def _build_layout(self) -> None:
         splitter = titled_panes((self.source_title, self.source_view), (self.target_title, self.target_view))
-        self.playback.bar.layout().addWidget(self.overlays.density)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -77,15 +142,17 @@ class MainWindow(QMainWindow):
         dock_body = QWidget()
         dock_layout = QVBoxLayout(dock_body)
         dock_layout.setContentsMargins(4, 4, 4, 4)
-        dock_layout.addWidget(QLabel("Click the source to add a point; its match appears on the target."))
+        hint = QLabel("Click the source to add a point; its match appears on the target. "
+                      "Drag a point to move it; double-click a name to rename it.")
+        hint.setWordWrap(True)
+        dock_layout.addWidget(hint)
         dock_layout.addWidget(self.table, 1)
-        buttons = QHBoxLayout()
-        for text, slot in (("Delete", self.points.remove_selected), ("Clear", self.points.clear),
-                           ("Export CSV…", lambda: self.exports.dialog("csv")),
-                           ("Export JSON…", lambda: self.exports.dialog("json"))):
-            button = QPushButton(text)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
+        buttons = QGridLayout()  # two rows, so that a narrow dock cuts none of them off
+        for index, action in enumerate((self.delete_action, self.clear_action, *self.export_actions[:2])):
+            button = QPushButton(action.text().replace("Export Points as ", "Export ").replace(" All", ""))
+            button.setToolTip(action.toolTip())
+            button.clicked.connect(action.trigger)
+            buttons.addWidget(button, index // 2, index % 2)
         dock_layout.addLayout(buttons)
         self.dock = QDockWidget("Points", self)
         self.dock.setObjectName("points-dock")
@@ -94,15 +161,12 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.dock], [380], Qt.Orientation.Horizontal)
 
         self.status_text = QLabel("Starting…")
+        self.status_text.setMinimumWidth(80)
         self.statusBar().addWidget(self.status_text, 1)
         self.statusBar().addPermanentWidget(self.run.progress)
         self.statusBar().addPermanentWidget(self.run.device_label)
 
     def _build_toolbar(self) -> None:
-        self.linked_zoom = QAction("Linked zoom", self, checkable=True, checked=False, shortcut=QKeySequence("L"))
-        self.linked_zoom.toggled.connect(lambda on: on and self._on_range_changed(self.source_view.view_box))
-        self.fit_action = QAction("Fit to window", self, shortcut=QKeySequence("F"))
-        self.fit_action.triggered.connect(self.fit_views)
         toolbar = QToolBar("View")
         toolbar.setObjectName("view-toolbar")
         toolbar.setMovable(False)
@@ -111,40 +175,35 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         for action in self.overlays.toggles.values():
             toolbar.addAction(action)
+        toolbar.addWidget(self.overlays.density)
         self.addToolBar(toolbar)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        for text, shortcut, which in (("Open &Source…", "Ctrl+1", "source"), ("Open &Target…", "Ctrl+2", "target"),
-                                      ("Open &Pair…", QKeySequence.StandardKey.Open, "pair")):
-            file_menu.addAction(QAction(text, self, shortcut=QKeySequence(shortcut),
-                                        triggered=lambda checked=False, w=which: self.pair.open_dialog(w)))
+        file_menu.addActions(self.open_actions)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(lambda: self.pair.fill_recent_menu(self.recent_menu))
         file_menu.addSeparator()
-        for text, kind in (("Export Points as CSV…", "csv"), ("Export Points as JSON…", "json"),
-                           ("Export Dense Flow (.npy)…", "npy"), ("Save Window as PNG…", "png")):
-            file_menu.addAction(QAction(text, self, triggered=lambda checked=False, k=kind: self.exports.dialog(k)))
+        file_menu.addActions(self.export_actions)
         file_menu.addSeparator()
-        file_menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
+        file_menu.addAction(self.quit_action)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addActions([self.undo_action, self.redo_action])
 
         view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self.fit_action)
-        for action in (*self.overlays.toggles.values(), self.linked_zoom):
-            view_menu.addAction(action)
+        view_menu.addActions([self.fit_action, *self.overlays.toggles.values(), self.linked_zoom])
         view_menu.addSeparator()
-        for action in (self.playback.step_back_action, self.playback.play_action, self.playback.step_forward_action):
-            view_menu.addAction(action)
+        view_menu.addActions([self.playback.step_back_action, self.playback.play_action,
+                              self.playback.step_forward_action])
 
         points_menu = self.menuBar().addMenu("&Points")
-        points_menu.addAction(QAction("Delete Selected", self, shortcut=QKeySequence.StandardKey.Delete,
-                                      triggered=self.points.remove_selected))
-        points_menu.addAction(QAction("Clear All", self, triggered=self.points.clear))
+        points_menu.addActions([self.delete_action, self.clear_action])
         points_menu.addSeparator()
-        points_menu.addAction(QAction("&Label Transfer…", self, shortcut=QKeySequence("Ctrl+Shift+L"),
-                                      triggered=lambda: open_labeling_window(self)))
+        points_menu.addActions([self.send_action, self.labeling_action])
 
         self.run.fill_device_menu(self.menuBar().addMenu("&Device"), self.set_device)
+        self.menuBar().addMenu("&Help").addAction(self.help_action)
 
     def _connect(self) -> None:
         self.source_view.clicked.connect(self.add_point)
@@ -154,14 +213,17 @@ class MainWindow(QMainWindow):
         self.target_view.file_dropped.connect(lambda path: self.pair.open_images(None, path))
         for view in (self.source_view, self.target_view):
             view.view_box.sigRangeChanged.connect(self._on_range_changed)
+            view.view_box.sigRangeChangedManually.connect(lambda *_, v=view: self._fitted.update({v: False}))
         for job in (self.pair, self.run, self.exports):
             job.status.connect(self.status_text.setText)
         for job in (self.pair, self.run):
             job.report.connect(self._report)
         self.pair.loaded.connect(self._on_images_loaded)
+        self.pair.report.connect(self._on_load_failed)
         self.run.progressed.connect(self._on_progress)
         self.run.done.connect(self._on_done)
         self.playback.shown.connect(self.overlays.show)
+        self.points.subscribe(self._on_points_changed)
 
     # ----- wiring ------------------------------------------------------------------------
 
@@ -172,11 +234,25 @@ class MainWindow(QMainWindow):
         if source is not None:
             self.source_view.set_image(source)
             self.source_title.setText(_image_title("Source", source))
+            self._fitted[self.source_view] = True
             self.points.clear()
         if target is not None:
             self.target_view.set_image(target)
             self.target_title.setText(_image_title("Target", target))
+            self._fitted[self.target_view] = True
         self.start_match()
+
+    def _on_load_failed(self, *_) -> None:
+        """Panes still without an image say how to open one (the message says what failed)."""
+        for view, role in ((self.source_view, "source"), (self.target_view, "target")):
+            if view.image is None:
+                view.placeholder.setText(f"No {role} image.\nDrop one here, or use File > Open Pair… (Ctrl+O)")
+
+    def _may_replace_source(self) -> bool:
+        """A new source clears the points: ask first when there are any."""
+        return not len(self.points) or self.ask(
+            "Open a new source?", f"The {len(self.points)} points on the current source will be cleared "
+            "(Edit > Undo brings them back). Export them first from the File menu if you need them.")
 
     def start_match(self) -> None:
         """Match the current pair from scratch; any running job stops at its next iteration."""
@@ -199,15 +275,67 @@ class MainWindow(QMainWindow):
         if self.screenshot_path:
             QTimer.singleShot(200, self._save_screenshot_and_quit)
 
+    # ----- points ------------------------------------------------------------------------
+
     def add_point(self, x: float, y: float) -> None:
-        """Add a numbered source point with its match at the shown iteration, if a result exists."""
+        """Add a named source point with its match at the shown iteration, if a result exists."""
         self.points.add(x, y, *self.overlays.match_new_point(x, y))
+
+    def clear_points(self) -> None:
+        count = len(self.points)
+        self.points.clear()
+        if count:
+            self.status_text.setText(f"Cleared {count} points: Edit > Undo (Ctrl+Z) brings them back.")
+
+    def undo(self) -> None:
+        what = self.points.undo_text()
+        if self.points.undo():
+            self.status_text.setText(f"Undid {what}.")
+
+    def redo(self) -> None:
+        what = self.points.redo_text()
+        if self.points.redo():
+            self.status_text.setText(f"Redid {what}.")
+
+    def _on_points_changed(self, kind: str) -> None:
+        if kind not in (MATCHED, SELECTED):  # an edit: the undo history changed
+            self._update_undo_actions()
+
+    def _update_undo_actions(self) -> None:
+        for action, verb, what in ((self.undo_action, "Undo", self.points.undo_text()),
+                                   (self.redo_action, "Redo", self.points.redo_text())):
+            action.setEnabled(what is not None)
+            action.setText(f"&{verb} {what or ''}".rstrip())
+
+    def open_label_transfer(self, require_points: bool = False):
+        """The Label Transfer window on the open pair and its named points (empty without a source)."""
+        if require_points and not len(self.points):
+            self.show_message("No points to send", "Click the source to add points first.")
+            return None
+        source, target = self.pair.source, self.pair.target
+        options = {"device": self.run.device_key, "weights": self.run.weights or None}
+        if source is None:
+            return open_labeling_window(self, **options)
+        return open_labeling_window(self, source_path=source.path, target_paths=[target.path] if target else [],
+                                    keypoints=self.points.keypoints(), **options)
 
     # ----- views -------------------------------------------------------------------------
 
+    def default_size(self) -> QSize:
+        """DEFAULT_SIZE, or less where the screen the window opens on is smaller."""
+        screen = self.screen().availableGeometry()
+        return DEFAULT_SIZE.boundedTo(QSize(int(screen.width() * SCREEN_SHARE), int(screen.height() * SCREEN_SHARE)))
+
     def fit_views(self) -> None:
-        self.source_view.fit()
-        self.target_view.fit()
+        for view in (self.source_view, self.target_view):
+            view.fit()
+            self._fitted[view] = True
+
+    def eventFilter(self, watched, event) -> bool:
+        """A view showing its whole image still does after it is resized."""
+        if event.type() == QEvent.Type.Resize and self._fitted.get(watched):
+            QTimer.singleShot(0, watched.fit)
+        return False
 
     def _on_range_changed(self, view_box, *args) -> None:
         """Linked zoom: show the same part of both images, in normalised image coordinates."""
@@ -245,14 +373,20 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
+    def _question_box(self, title: str, text: str) -> bool:
+        buttons = QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel
+        return QMessageBox.question(self, title, text, buttons) == QMessageBox.StandardButton.Ok
+
     def closeEvent(self, event) -> None:
-        """Cancel the running job and stop the threads (a flow export finishes first)."""
+        """Close at once: cancel the running job and let the threads end on their own (a model
+        still loading finishes unseen; :func:`launch` waits for it before the process exits)."""
         self.playback.stop_play()
         self.run.cancel()
-        self.pair.stop()
-        self.run.stop()
-        self.exports.stop()
+        for job in (self.pair, self.run, self.exports):
+            job.stop(wait=False)
         super().closeEvent(event)
+
+
 def _image_title(role: str, image) -> str:
     width, height = image.original_size
     shown = "" if image.scale == 1 else f", shown at 1/{image.scale:.1f}"
@@ -281,4 +415,5 @@ def launch(source: str | None = None, target: str | None = None, screenshot: str
     window.open_images(*(SAMPLE_PAIR if source is None else (source, target)))
     status = app.exec()
     window.close()
+    finish_abandoned()
     return status

@@ -2,8 +2,6 @@
 match in the matcher thread, and its streamed progress (status, progress bar, device label)."""
 from __future__ import annotations
 
-import time
-
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QLabel, QMenu, QProgressBar, QWidget
@@ -29,7 +27,7 @@ class MatchRun(QObject):
         self.model_failed = False
         self.result = None
         self._job = MODEL_JOB
-        self._job_started = 0.0
+        self.load_seconds: float | None = None  # how long the model took to load, until a match reports it
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(True)
@@ -91,16 +89,15 @@ class MatchRun(QObject):
         self.status.emit("Matching…" if self.model_device else "Loading the model, then matching…")
         self.request_match.emit(self._job, source, target)
 
-    @Slot(str)
-    def _on_model_ready(self, device: str) -> None:
-        self.model_device = device
+    @Slot(str, float)
+    def _on_model_ready(self, device: str, seconds: float) -> None:
+        self.model_device, self.load_seconds = device, seconds
         self.device_label.setText(f"model: {device}")
         self.device_info.setText(f"Running on: {device}")
 
     @Slot(int)
     def _on_started(self, job: int) -> None:
         if job == self._job:
-            self._job_started = time.perf_counter()
             self.status.emit(f"Matching on {self.model_device}…")
 
     @Slot(int, object)
@@ -115,12 +112,13 @@ class MatchRun(QObject):
         self.status.emit(f"Matching on {snapshot.device}: iteration {snapshot.last} of {total}…")
         self.progressed.emit(snapshot)
 
-    @Slot(int)
-    def _on_finished(self, job: int) -> None:
+    @Slot(int, float)
+    def _on_finished(self, job: int, seconds: float) -> None:
         if job != self._job:
             return
-        seconds = time.perf_counter() - self._job_started
-        self.status.emit(f"Matched in {seconds:.2f} s on {self.result.device}: "
+        loaded = "" if self.load_seconds is None else f" (model loaded in {self.load_seconds:.2f} s)"
+        self.load_seconds = None  # said once, after the first match
+        self.status.emit(f"Matched in {seconds:.2f} s on {self.result.device}{loaded}: "
                          f"{self.result.total_iterations} iterations. Click the source to add points.")
         self.done.emit()
 
@@ -138,7 +136,7 @@ class MatchRun(QObject):
             self.device_info.setText("Running on: none (the model failed to load; choose a device)")
         self.report.emit("Matching failed", message)
 
-    def stop(self) -> None:
-        """Cancel the running job and end the matcher thread."""
+    def stop(self, wait: bool = True) -> None:
+        """Cancel the running job and end the matcher thread (see :meth:`WorkerThread.stop`)."""
         self.cancel()
-        self.matcher.stop()
+        self.matcher.stop(wait)

@@ -1,13 +1,15 @@
-"""Playback of the iterations: the iteration bar (step, play, slider, label), its actions, and
-which (possibly fractional) iteration is shown."""
+"""Playback of the iterations: the iteration bar (step, play, loop, speed, slider, label), its
+actions, and which (possibly fractional) iteration is shown."""
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QStyle, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QStyle, QToolButton, QWidget
 
-SECONDS_PER_ITERATION = 0.6  # playback speed
+SECONDS_PER_ITERATION = 0.6  # playback at 1x
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
+LOOP_HOLD = 0.75  # when looping, the last iteration stays this many iteration-times before the identity
 FRAME_MS = 16  # ~60 fps
 
 
@@ -43,18 +45,31 @@ class Playback(QObject):
         self.forward_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipForward), "")
         self.back_button.setToolTip("Previous iteration (Left)")
         self.forward_button.setToolTip("Next iteration (Right)")
-        self.play_button.setToolTip("Animate from the identity to the final field (Space)")
+        self.play_button.setToolTip("Play / pause: animate from the identity to the final field (Space)")
+        self.loop_button = QToolButton()
+        self.loop_button.setText("Loop")
+        self.loop_button.setCheckable(True)
+        self.loop_button.setToolTip("Loop: play again from the identity after the last iteration")
+        self.speed = QComboBox()
+        self.speed.addItems([f"{speed:g}×" for speed in SPEEDS])
+        self.speed.setCurrentIndex(SPEEDS.index(1.0))
+        self.speed.setToolTip(f"Playback speed (1× = {SECONDS_PER_ITERATION:g} s per iteration)")
+        self.speed.currentIndexChanged.connect(self._on_speed)
         self.back_button.clicked.connect(lambda: self.step(-1))
         self.forward_button.clicked.connect(lambda: self.step(1))
         self.play_button.clicked.connect(self.toggle_play)
         self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setMinimumWidth(100)
+        self.slider.setToolTip("Shown iteration: 0 is the identity (Left / Right step)")
         self.slider.setRange(0, 0)
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.slider.setPageStep(1)
         self.slider.valueChanged.connect(self._on_slider)
         self.iteration_label = QLabel()
-        self.iteration_label.setMinimumWidth(230)
-        for widget in (self.back_button, self.play_button, self.forward_button):
+        # wide enough for the usual texts, so that the slider does not jump as they change
+        self.iteration_label.setMinimumWidth(self.iteration_label.fontMetrics().horizontalAdvance(
+            "Iteration 5.0 / 5 · stride 16") + 8)
+        for widget in (self.back_button, self.play_button, self.forward_button, self.loop_button, self.speed):
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             layout.addWidget(widget)
         layout.addWidget(self.slider, 1)
@@ -115,11 +130,25 @@ class Playback(QObject):
         self.play_button.setText("Play")
         self.play_button.setIcon(self.play_button.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
 
+    def position(self, seconds: float) -> float:
+        """The iteration to show ``seconds`` after play started, at the chosen speed; when
+        looping it wraps to the identity after holding the last iteration a moment."""
+        t = self._play_from + seconds * SPEEDS[self.speed.currentIndex()] / SECONDS_PER_ITERATION
+        if self.loop_button.isChecked() and self.available > 0:
+            t %= self.available + LOOP_HOLD
+        return min(t, self.available)
+
     def _on_play_tick(self) -> None:
-        t = self._play_from + self.play_clock.elapsed() / 1000.0 / SECONDS_PER_ITERATION
-        if t >= self.available:
+        t = self.position(self.play_clock.elapsed() / 1000.0)
+        if t >= self.available and not self.loop_button.isChecked():
             self.stop_play()
-        self.show_iteration(min(t, self.available))
+        self.show_iteration(t)
+
+    def _on_speed(self) -> None:
+        """A new speed goes on from the shown iteration."""
+        if self.play_timer.isActive():
+            self._play_from = self.iteration
+            self.play_clock.start()
 
     def _on_slider(self, value: int) -> None:
         if value != round(self.iteration):

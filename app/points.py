@@ -52,9 +52,12 @@ class PointList:
     def add(self, x: float, y: float, target=None, confidence=None, name: str | None = None) -> Point:
         """Append a point with the next free number (named ``p<number>`` unless ``name``) and select it alone."""
         self._record("add")
+        taken, number = {p.name for p in self.points}, self._next_id
+        while name is None and f"p{number}" in taken:  # a point renamed to 'p<next>' keeps its name
+            number += 1
         point = Point(self._next_id, (float(x), float(y)),
                       None if target is None else (float(target[0]), float(target[1])),
-                      None if confidence is None else float(confidence), name or f"p{self._next_id}")
+                      None if confidence is None else float(confidence), name or f"p{number}")
         self._next_id += 1
         self.points.append(point)
         self.selected = {point.id}

@@ -8,6 +8,8 @@ iterations.
 """
 from __future__ import annotations
 
+import atexit
+import time
 import traceback
 
 import numpy as np
@@ -20,6 +22,7 @@ from rtn_core.images import ImageError, load_image
 from .export import write_dense_flow
 
 MODEL_JOB = 0  # the job id under which model loading reports its errors
+_abandoned: list["WorkerThread"] = []  # threads left running by stop(wait=False), kept alive until they end
 
 
 def default_matcher(device: str | None, weights: str | None):
@@ -47,10 +50,27 @@ class WorkerThread:
         worker.moveToThread(self.thread)
         self.thread.start()
 
-    def stop(self) -> None:
-        """Ask the thread's event loop to end and wait for it (never destroy a running QThread)."""
+    def stop(self, wait: bool = True) -> None:
+        """Ask the thread's event loop to end after its current job, and wait for it; with
+        ``wait=False`` return at once and keep this object alive until the thread has ended
+        (a QThread destroyed while running aborts the process): see :func:`finish_abandoned`."""
         self.thread.quit()
-        self.thread.wait()
+        if wait:
+            self.thread.wait()
+            return
+        _abandoned[:] = [t for t in _abandoned if t.thread.isRunning()]
+        if self.thread.isRunning():
+            _abandoned.append(self)
+
+
+def finish_abandoned() -> None:
+    """Wait for the threads that ``stop(wait=False)`` left running (e.g. a model still loading
+    when the window closed); call before the QApplication goes (and, failing that, at exit)."""
+    while _abandoned:
+        _abandoned.pop().thread.wait()
+
+
+atexit.register(finish_abandoned)
 
 
 class ImageLoader(QObject):
@@ -89,10 +109,10 @@ class FlowExporter(QObject):
 class MatchWorker(QObject):
     """Owns the matcher in the worker thread and streams each iteration's snapshot back."""
 
-    model_ready = Signal(str)  # device the model now runs on
+    model_ready = Signal(str, float)  # device the model now runs on, seconds it took to load
     started = Signal(int)  # job id, when the worker begins it (model loading may come first)
     progress = Signal(int, object)  # job id, CorrespondenceResult snapshot
-    finished = Signal(int)  # job id, after its last iteration
+    finished = Signal(int, float)  # job id, seconds the match took, after its last iteration
     failed = Signal(int, str)  # job id (MODEL_JOB for model loading), message
 
     def __init__(self, matcher_factory=default_matcher):
@@ -105,6 +125,7 @@ class MatchWorker(QObject):
     def load_model(self, device: str, weights: str) -> None:
         """(Re)build the matcher on ``device`` ('auto', 'cpu', 'cuda') and warm it up once."""
         self._matcher = None
+        started = time.perf_counter()
         try:
             matcher = self._factory(None if device == "auto" else device, weights or None)
             warm_up = getattr(matcher, "warm_up", None)
@@ -117,7 +138,7 @@ class MatchWorker(QObject):
             self.failed.emit(MODEL_JOB, f"Cannot load the model: {describe_error(exc)}")
             return
         self._matcher = matcher
-        self.model_ready.emit(str(matcher.device))
+        self.model_ready.emit(str(matcher.device), time.perf_counter() - started)
 
     @Slot(int, object, object)
     def run(self, job: int, source, target) -> None:
@@ -128,6 +149,7 @@ class MatchWorker(QObject):
             self.failed.emit(job, "The model is not loaded.")
             return
         self.started.emit(job)
+        started = time.perf_counter()
         try:
             with torch.inference_mode():  # thread-local: entered here, in the worker thread
                 stream = self._matcher.stream(source, target)
@@ -142,7 +164,7 @@ class MatchWorker(QObject):
             traceback.print_exc()
             self.failed.emit(job, describe_error(exc))
             return
-        self.finished.emit(job)
+        self.finished.emit(job, time.perf_counter() - started)
 
 
 def device_choices() -> list[tuple[str, str, bool]]:

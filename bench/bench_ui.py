@@ -3,7 +3,7 @@
     python bench/bench_ui.py [--clicks 50] [--frames 120] [--density 32]
 
 Opens the main window on the sample pair, waits for the full match, then
-- clicks the source at random pixels and times each click until the target view has finished
+- clicks the source at random pixels (apart from each other) and times each click until the target view has finished
   painting its match's marker (the click handling, then the event loop as it runs for the
   user, up to the end of that paint): target 10 ms;
 - replays the iterations with interpolation at a density x density glyph grid and times each
@@ -67,6 +67,17 @@ def time_until_painted(app: QApplication, watch: PaintWatch, action, timeout: fl
     return watch.finished[0] - started, watch.finished[1] - started_cpu
 
 
+def click_positions(rng, count: int, width: int, height: int) -> np.ndarray:
+    """``count`` random pixels, one per cell of a shuffled grid over the image, so that no click
+    lands on an earlier point's marker (a click there selects that point instead of adding one)."""
+    columns = int(np.ceil(np.sqrt(count * width / height)))
+    rows = int(np.ceil(count / columns))
+    cells = rng.permutation(rows * columns)[:count]
+    jitter = rng.uniform(0.25, 0.75, size=(count, 2))
+    return np.column_stack([(cells % columns + jitter[:, 0]) * width / columns - 0.5,
+                            (cells // columns + jitter[:, 1]) * height / rows - 0.5])
+
+
 def median_ms(samples: list[float]) -> float:
     return 1000.0 * statistics.median(samples)
 
@@ -94,7 +105,7 @@ def main() -> int:
         width, height = window.pair.source.original_size
         view = window.source_view
         clicks = []
-        for x, y in rng.uniform([0, 0], [width - 1, height - 1], size=(args.clicks, 2)):
+        for x, y in click_positions(rng, args.clicks, width, height):
             position = view.mapFromScene(view.view_box.mapViewToScene(QPointF(x, y)))
             clicks.append(time_until_painted(app, watch, lambda: QTest.mouseClick(
                 view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, position)))

@@ -17,6 +17,7 @@ import torch
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDialog, QPushButton
 
 from app.main_window import SAMPLE_PAIR, MainWindow
 from rtn_core.matcher import Matcher
@@ -66,12 +67,21 @@ def messages():
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path, shared_matcher, messages):
+def questions():
+    """Questions the window asked; the answer is the list's ``answer`` attribute (yes by default)."""
+    class Questions(list):
+        answer = True
+    return Questions()
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, shared_matcher, messages, questions):
     """Factory for a shown window with isolated settings and recorded (non-modal) messages."""
     def make(matcher_factory=lambda device, weights: shared_matcher) -> MainWindow:
         settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(device="cpu", matcher_factory=matcher_factory, settings=settings,
-                            show_message=lambda title, text: messages.append((title, text)))
+                            show_message=lambda title, text: messages.append((title, text)),
+                            ask=lambda title, text: questions.append((title, text)) or questions.answer)
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)
@@ -202,15 +212,19 @@ def test_export_writes_files_that_load_back_equal(window, qtbot, tmp_path):
     data = json.loads((exports / "out.json").read_text())
     assert data["iteration"] == window.run.result.last
     assert data["source"] == {"path": SAMPLE_PAIR[0], "width": 451, "height": 300}
-    assert [(p["id"], tuple(p["source"]), tuple(p["target"]), p["confidence"]) for p in data["points"]] == \
-        [(p.id, p.source, p.target, p.confidence) for p in points]
+    expected = [(p.id, p.name, *(round(v, 3) for v in (*p.source, *p.target)), round(p.confidence, 4))
+                for p in points]
+    assert [(p["id"], p["name"], *p["source"], *p["target"], p["confidence"]) for p in data["points"]] == expected
+    assert expected[1][1:4] == ("p2", 33.5, 250.25)
 
     with open(exports / "out.csv", newline="") as file:
         rows = list(csv.DictReader(file))
-    assert [(int(r["id"]), float(r["source_x"]), float(r["source_y"]), float(r["target_x"]),
-             float(r["target_y"]), float(r["confidence"])) for r in rows] == \
-        [(p.id, *p.source, *p.target, p.confidence) for p in points]
+    assert [(int(r["id"]), r["name"], float(r["source_x"]), float(r["source_y"]), float(r["target_x"]),
+             float(r["target_y"]), float(r["confidence"])) for r in rows] == expected
+    assert all(len(r["target_x"].partition(".")[2]) <= 3 for r in rows), "coordinates to a thousandth of a pixel"
     assert rows[0]["target_path"] == SAMPLE_PAIR[1] and rows[0]["target_width"] == "640"
+    assert window.exports.default_name("csv") == "cat-chelsea__cat-pexels-20787_points.csv"
+    assert window.exports.default_name("npy") == "cat-chelsea__cat-pexels-20787_flow.npy"
 
     flow = np.load(exports / "out.npy")
     np.testing.assert_allclose(flow, window.run.result.dense_flow(window.run.result.last), atol=1e-4)
@@ -323,9 +337,50 @@ def test_closing_during_a_run_is_quick(make_window, qtbot):
     qtbot.waitUntil(lambda: window.run.result is not None, timeout=WAIT_MS)
     started = time.perf_counter()
     window.close()
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 0.3
     assert not window.run.result.complete
-    assert not window.run.matcher.thread.isRunning() and not window.pair.loader.thread.isRunning()
+    qtbot.waitUntil(lambda: not window.run.matcher.thread.isRunning() and not window.pair.loader.thread.isRunning(),
+                    timeout=2000)  # the run stops at its next iteration
+
+
+class SlowModel(TurningMatcher):
+    """A matcher whose model takes ``load`` seconds to warm up."""
+
+    def __init__(self, load: float, delay: float = 0.0):
+        super().__init__(delay)
+        self.load = load
+
+    def warm_up(self) -> None:
+        time.sleep(self.load)
+
+
+def test_closing_while_the_model_loads_closes_at_once_and_the_thread_ends_on_its_own(make_window, qtbot):
+    from app.workers import finish_abandoned
+    window = make_window(lambda device, weights: SlowModel(load=1.5))
+    window.open_images(*SAMPLE_PAIR)
+    qtbot.wait(200)
+    assert window.run.matcher.thread.isRunning() and not window.run.model_device
+    started = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - started < 0.3 and not window.isVisible()
+    finish_abandoned()  # what launch() does before the process exits
+    assert not window.run.matcher.thread.isRunning()
+    assert time.perf_counter() - started > 1.0, "the load went on unseen"
+
+
+def test_first_status_line_gives_load_and_match_times_apart(make_window, qtbot):
+    window = make_window(lambda device, weights: SlowModel(load=0.6, delay=0.02))
+    window.open_images(*SAMPLE_PAIR)
+    wait_complete(qtbot, window)
+    text = window.status_text.text()
+    match, load = (float(text.split(word)[1].split(" s")[0]) for word in ("Matched in ", "model loaded in "))
+    assert load >= 0.6 and 0.1 <= match < load, text
+    window.set_device("auto")
+    wait_complete(qtbot, window)
+    assert "model loaded in" in window.status_text.text(), "a reloaded model reports its load once more"
+    window.start_match()
+    wait_complete(qtbot, window)
+    assert "model loaded" not in window.status_text.text()
 
 
 def test_screenshot_command_writes_a_png(tmp_path):
@@ -337,7 +392,7 @@ def test_screenshot_command_writes_a_png(tmp_path):
                                capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     image = cv2.imread(str(shot))
-    assert image is not None and image.shape[0] > 400 and image.shape[1] > 800
+    assert image is not None and image.shape[0] > 400 and image.shape[1] > 700  # the offscreen screen is 800x600
 
 
 def test_points_menu_opens_the_label_transfer_window(make_window, qtbot):
@@ -350,3 +405,184 @@ def test_points_menu_opens_the_label_transfer_window(make_window, qtbot):
     opened = [w for w in QApplication.topLevelWidgets() if isinstance(w, LabelingWindow) and w.isVisible()]
     assert len(opened) == 1
     opened[0].close()
+
+
+def image_to_widget(view, x, y):
+    return view.mapFromScene(view.view_box.mapViewToScene(QPointF(x, y)))
+
+
+def test_a_click_on_a_point_selects_it_and_a_drag_moves_it_with_its_match(window, qtbot):
+    view, points = window.source_view, window.points
+    window.add_point(100, 100)
+    window.add_point(300, 200)
+    assert points.selected == {2}
+    click_image(view, 101, 100)  # on p1's marker: select, no duplicate
+    assert len(points) == 2 and points.selected == {1}
+    before = points.points[0].target
+    start, end = image_to_widget(view, 100, 100), image_to_widget(view, 150, 130)
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for step in range(1, 6):
+        QTest.mouseMove(view.viewport(), start + (end - start) * step / 5)
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    moved = points.points[0]
+    assert len(points) == 2 and moved.source == pytest.approx((150, 130), abs=1.5)
+    assert moved.target == pytest.approx(window.run.result.map_point(*moved.source), abs=1e-4)
+    assert moved.target != pytest.approx(before, abs=1.0)
+    assert tuple(window.overlays.target_markers.positions[0]) == pytest.approx(moved.target, abs=1e-4)
+    assert points.undo_text() == "move"
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the whole drag is one step
+    assert points.points[0].source == (100.0, 100.0)
+    assert tuple(window.overlays.target_markers.positions[0]) == pytest.approx(window.run.result.map_point(100, 100),
+                                                                               abs=1e-4)
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert points.points[0].source == pytest.approx((150, 130), abs=1.5)
+    click_image(view, 250, 60)  # away from the markers: a new point
+    assert [p.name for p in points.points] == ["p1", "p2", "p3"]
+
+
+def test_clear_delete_and_add_undo_and_redo_from_the_keyboard(window, qtbot):
+    points = window.points
+    for x in (50, 150, 250):
+        window.add_point(x, 100)
+    window.clear_action.trigger()
+    assert len(points) == 0 and "Ctrl+Z" in window.status_text.text()
+    assert window.undo_action.text() == "&Undo clear" and window.undo_action.isEnabled()
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [p.name for p in points.points] == ["p1", "p2", "p3"]
+    assert all(p.target is not None for p in points.points), "restored points get their matches back"
+    points.select({2})
+    QTest.keyClick(window, Qt.Key.Key_Delete)
+    assert [p.name for p in points.points] == ["p1", "p3"]
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # and the third add
+    assert [p.name for p in points.points] == ["p1", "p2"]
+    QTest.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert [p.name for p in points.points] == ["p1", "p2", "p3"]
+    qtbot.waitUntil(lambda: window.table.model().rowCount() == 3, timeout=2000)
+
+
+def test_points_are_renamed_in_the_table(window, qtbot):
+    window.add_point(50, 60)
+    window.add_point(150, 60)
+    window.table.sync()
+    model = window.table.model()
+    model.item(0, 0).setText("left eye")  # what the cell editor does
+    assert window.points.points[0].name == "left eye"
+    model.item(1, 0).setText("left eye")  # taken: refused, the old name comes back
+    assert window.points.points[1].name == "p2" and model.item(1, 0).text() == "p2"
+    assert window.overlays.source_markers.markers[1].label.text.text() == "left eye"
+
+
+def test_a_new_source_asks_before_its_points_are_cleared(window, qtbot, questions):
+    window.add_point(50, 60)
+    source = window.pair.source
+    questions.answer = False
+    window.open_images(SAMPLE_PAIR[1], None)
+    assert len(questions) == 1 and "1 points" in questions[0][1]
+    qtbot.wait(300)
+    assert window.pair.source is source and len(window.points) == 1
+    questions.answer = True
+    window.open_images(SAMPLE_PAIR[1], None)
+    qtbot.waitUntil(lambda: window.pair.source is not source, timeout=10_000)
+    assert len(window.points) == 0 and window.points.undo_text() == "clear"
+    window.open_images(None, SAMPLE_PAIR[0])  # a new target keeps the points: nothing to ask
+    assert len(questions) == 2
+
+
+def test_points_go_to_label_transfer_with_the_pair_and_their_names(window, qtbot):
+    from app.labeling.window import LabelingWindow
+    window.add_point(120.25, 80.5)
+    window.add_point(300, 200)
+    window.points.rename(2, "nose")
+    labeling = window.open_label_transfer(require_points=True)  # deletes itself on close
+    try:
+        assert isinstance(labeling, LabelingWindow)
+        labels = labeling.project.labels
+        assert labels.names == ("p1", "nose") and labels.source.image == os.path.abspath(SAMPLE_PAIR[0])
+        assert [(p.x, p.y) for p in labels.source.points] == [(120.25, 80.5), (300.0, 200.0)]
+        assert [t.image for t in labels.targets] == [os.path.abspath(SAMPLE_PAIR[1])]
+    finally:
+        labeling.close()
+
+
+def test_loop_and_speed_control_playback(make_window, qtbot):
+    from app.playback import LOOP_HOLD, SECONDS_PER_ITERATION
+    window = make_window(lambda device, weights: TurningMatcher())
+    window.open_images(*SAMPLE_PAIR)
+    wait_complete(qtbot, window)
+    playback = window.playback
+    assert playback.position(SECONDS_PER_ITERATION) == pytest.approx(1.0)
+    playback.speed.setCurrentText("4×")
+    assert playback.position(SECONDS_PER_ITERATION) == pytest.approx(4.0)
+    assert playback.position(10 * SECONDS_PER_ITERATION) == 5.0, "without loop it stops at the end"
+    playback.loop_button.setChecked(True)
+    assert playback.position((5 + LOOP_HOLD + 1) * SECONDS_PER_ITERATION / 4) == pytest.approx(1.0)
+    seen = []
+    playback.play_timer.timeout.connect(lambda: seen.append(playback.iteration))
+    playback.show_iteration(0)
+    playback.toggle_play()  # 5 iterations at 4x: under a second a lap
+    qtbot.wait(2500)
+    assert playback.play_timer.isActive(), "looping goes on"
+    laps = sum(1 for a, b in zip(seen, seen[1:]) if b < a)
+    assert laps >= 1
+    playback.toggle_play()
+    assert not playback.play_timer.isActive()
+
+
+def test_help_lists_the_shortcuts_and_controls_say_theirs(window):
+    from app.shortcuts import shortcut_rows, shortcuts_html
+    rows = {(text, keys) for _, text, keys in shortcut_rows(window.menuBar())}
+    assert {("Undo", "Ctrl+Z"), ("Redo", "Ctrl+Shift+Z, Ctrl+Y"), ("Keyboard Shortcuts", "F1")} <= rows
+    assert "Drag a point" in shortcuts_html(window.menuBar())
+    assert window.overlays.toggles["glyphs"].toolTip().endswith("(G)")
+    assert "(Space)" in window.playback.play_button.toolTip() and window.playback.loop_button.toolTip()
+    window.help_action.trigger()
+    dialogs = [w for w in window.findChildren(QDialog) if w.isVisible() and w.windowTitle() == "Keyboard shortcuts"]
+    assert len(dialogs) == 1
+    dialogs[0].close()
+
+
+def test_the_window_fits_a_laptop_screen_and_its_images_refit(window, qtbot):
+    screen = window.screen().availableGeometry()
+    size = window.default_size()
+    assert size.width() <= screen.width() and size.height() <= screen.height()
+    for width, height in ((1366, 768), (1000, 600)):
+        window.resize(width - 40, height - 60)  # a laptop's screen less its panel and the frame
+        qtbot.waitUntil(lambda: window.width() <= width, timeout=2000)
+        qtbot.wait(50)
+        slider = window.playback.slider
+        assert slider.isVisible() and slider.width() >= 100, (width, slider.width())
+        assert slider.mapTo(window, slider.rect().bottomRight()).y() < window.height()
+        buttons = window.dock.findChildren(QPushButton)
+        assert all(b.width() >= b.minimumSizeHint().width() for b in buttons if b.isVisible())
+    window.resize(1300, 760)
+    qtbot.wait(100)
+    rect = window.target_view.view_box.viewRect()
+    image = window.target_view.image_rect()
+    assert rect.contains(image) and (rect.width() < 1.1 * image.width() or rect.height() < 1.1 * image.height())
+
+
+def test_a_bad_path_is_one_clear_message_and_the_panes_say_how_to_open(make_window, qtbot, messages):
+    window = make_window()
+    window.open_images("NOT_AN_IMAGE", SAMPLE_PAIR[1])
+    qtbot.waitUntil(lambda: bool(messages), timeout=10_000)
+    assert messages == [("Cannot open image", "NOT_AN_IMAGE: no such file")]
+    status = window.status_text.text()
+    assert "NOT_AN_IMAGE" in status and "previous pair" not in status and "Open Pair" in status
+    assert "Open Pair" in window.source_view.placeholder.toPlainText()
+    assert window.pair.source is None and window.pair.target is None
+
+
+def test_open_pair_lets_the_user_say_which_file_is_the_source(make_window, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    from app.pair import PairRoles
+    roles = PairRoles(list(SAMPLE_PAIR))
+    assert roles.source_label.text() == "cat-chelsea.png"
+    roles.swap()
+    assert roles.paths == [SAMPLE_PAIR[1], SAMPLE_PAIR[0]] and roles.source_label.text() == "cat-pexels-20787.jpg"
+    window = make_window()
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *args: (list(SAMPLE_PAIR), ""))
+    window.pair.choose_roles = lambda paths: (paths[1], paths[0])  # the user pressed Swap, then Open
+    window.pair.open_dialog("pair")
+    qtbot.waitUntil(lambda: window.pair.source is not None, timeout=10_000)
+    assert window.pair.source.path == SAMPLE_PAIR[1] and window.pair.target.path == SAMPLE_PAIR[0]

@@ -17,6 +17,8 @@ def test_points_are_named_p1_to_pn_and_renamable_to_unique_names():
     assert not points.rename(3, "left eye"), "two points never share a name"
     assert not points.rename(3, "   ")
     assert points.keypoints() == [("p1", 0.0, 0.0), ("left eye", 1.0, 0.0), ("p3", 2.0, 0.0)]
+    assert points.rename(1, "p4")
+    assert points.add(5, 5).name == "p5", "a new point never takes a name in use"
 
 
 def test_every_edit_undoes_and_redoes_in_order():
