@@ -577,3 +577,28 @@ def test_ctrl_r_runs_only_targets_not_run_yet_and_rerunning_all_is_its_own_comma
     assert "Ctrl+Alt+R" in window.message_bar.text() and matcher.calls == per_target
     QTest.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)
     qtbot.waitUntil(lambda: not window.transfer.running and matcher.calls == 3 * per_target, timeout=20_000)
+
+
+def test_the_window_fits_a_1366x768_screen_and_images_refit_after_resizing(make_window, qtbot, tmp_path):
+    window = make_window(corrected_project(tmp_path))
+    screen = window.screen().availableGeometry()
+    assert window.frameGeometry().width() <= screen.width() and window.height() <= screen.height()
+    wait_shown(qtbot, window)
+    for width, height in ((1366 - 16, 768 - 40), (1024, 600)):
+        window.resize(width, height)
+        QTest.qWait(50)
+        assert (window.width(), window.height()) == (width, height)  # the layout allows it
+        for widget in (window.min_confidence, window.max_fb, window.table, window.strip, window.summary_label,
+                       window.source_view, window.target_view, window.source_title, window.target_title):
+            corner = widget.mapTo(window, widget.rect().bottomRight())
+            assert widget.isVisible() and window.rect().contains(corner), (widget, width, height)
+            assert widget.width() >= widget.minimumSizeHint().width() or widget in (window.source_title,
+                                                                                    window.target_title)
+    view = window.target_view
+    window.resize(700, 480)
+    QTest.qWait(50)
+    window.resize(1300, 720)
+    QTest.qWait(50)
+    image, shown = view.image_rect(), view.view_box.viewRect()
+    assert shown.contains(image)  # the whole image, filling the view along one side
+    assert max(image.width() / shown.width(), image.height() / shown.height()) > 0.9

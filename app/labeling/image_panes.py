@@ -1,12 +1,11 @@
 """The Label Transfer window's two image panes: images decoded off the GUI thread and cached, the
-keypoints drawn over them, the placeholder text shown when there is no image (yet), and re-fitting
-the images when a pane is resized (unless the user zoomed or panned)."""
+keypoints drawn over them, and the placeholder text shown when there is no image (yet)."""
 from __future__ import annotations
 
 import os
 from collections import OrderedDict
 
-from PySide6.QtCore import QEvent, QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from rtn_core.labels.keypoints import SKIPPED
 
@@ -15,7 +14,7 @@ from ..workers import ImageLoader, WorkerThread
 from .canvas import KeypointLayer
 
 IMAGE_CACHE = 8  # decoded images kept for quick back-and-forth
-NO_TARGET = "Add targets (Ctrl+T) and transfer (Ctrl+R)"
+NO_TARGET = "Add targets (Ctrl+T)\nand transfer (Ctrl+R)"  # two short lines: narrow panes show them whole
 
 
 def show_placeholder(view: ImageView, text: str) -> None:
@@ -39,27 +38,10 @@ class ImagePanes(QObject):
         self._images: OrderedDict = OrderedDict()  # path -> LoadedImage
         self._unreadable: dict[str, str] = {}  # path -> why it could not be shown
         self._loading: list[str] = []  # requested paths, in the loader's order
-        self._zoomed: dict[ImageView, bool] = {}  # view -> the user zoomed or panned since the last fit
         self.loader = WorkerThread(ImageLoader(), "labeling-image-loader")
         self.request_load.connect(self.loader.worker.load)
         self.loader.worker.loaded.connect(self._on_image_loaded)
         self.loader.worker.failed.connect(self._on_image_failed)
-
-    def watch(self, view: ImageView) -> None:
-        """Re-fit ``view``'s image whenever it is resized, until the user zooms or pans it."""
-        self._zoomed[view] = False
-        view.installEventFilter(self)
-        view.view_box.sigRangeChangedManually.connect(lambda *_: self._zoomed.__setitem__(view, True))
-
-    def fit(self, view: ImageView) -> None:
-        """Show the whole image (and keep it fitted on resizes)."""
-        self._zoomed[view] = False
-        view.fit()
-
-    def eventFilter(self, watched, event) -> bool:
-        if event.type() == QEvent.Type.Resize and watched in self._zoomed and not self._zoomed[watched]:
-            watched.fit()
-        return False
 
     def show(self, view: ImageView, layer: KeypointLayer, path: str | None) -> None:
         """Show ``path``'s image (loading it off the GUI thread when needed) and its keypoints."""
@@ -85,7 +67,6 @@ class ImagePanes(QObject):
             return
         if view.image is not image:
             view.set_image(image)
-            self._zoomed[view] = False
         selection = project.selection
         selected = selection.names if selection.image == path else frozenset()
         layer.show_labels(labels.image(path), labels.names, labels.skeleton, selected)

@@ -23,7 +23,7 @@ from rtn_core.labels.transfer import summary
 from ..views import ImageView, titled_panes
 from ..workers import default_matcher
 from .canvas import AUTO, FLAG_GLYPH, FLAG_ORDER, FLAG_SHORT, FLAGGED, MANUAL, KeypointLayer
-from .image_panes import ImagePanes, show_placeholder
+from .image_panes import NO_TARGET, ImagePanes, show_placeholder
 from .keypoint_table import KeypointTable
 from .messages import MessageBar, help_dialog, message_box_ask
 from .point_edits import PointEdits
@@ -71,8 +71,8 @@ class LabelingWindow(QMainWindow):
 
     # ----- building ------------------------------------------------------------------------------
     def _build_views(self) -> None:
-        self.source_view = ImageView("Import keypoints (Ctrl+I) or open a source image (Ctrl+N)")
-        self.target_view = ImageView("Add targets (Ctrl+T) and transfer (Ctrl+R)")
+        self.source_view = ImageView("Import keypoints (Ctrl+I)\nor open a source image (Ctrl+N)")
+        self.target_view = ImageView(NO_TARGET)
         self._empty_text = {view: view.placeholder.textItem.toPlainText()
                             for view in (self.source_view, self.target_view)}
         self.source_layer = KeypointLayer(self.source_view, scores=False)
@@ -80,13 +80,12 @@ class LabelingWindow(QMainWindow):
         for layer in (self.source_layer, self.target_layer):
             self.edits.connect_layer(layer)
         self.target_view.file_dropped.connect(lambda path: self.review.add_targets([path]))
-        for view in (self.source_view, self.target_view):
-            self.panes.watch(view)
         self.source_view.file_dropped.connect(self.files.open_dropped_source)
 
         self.source_title, self.target_title = QLabel("Source"), QLabel("Target")
         for title in (self.source_title, self.target_title):  # long file names never resize the panes
             title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            title.setWordWrap(True)  # narrow panes wrap them instead of cutting them off
         splitter = titled_panes((self.source_title, self.source_view), (self.target_title, self.target_view))
         self.strip = ThumbnailStrip()
         self.strip.current_path_changed.connect(self.review.go_to)
@@ -363,8 +362,8 @@ class LabelingWindow(QMainWindow):
 
     # ----- small window actions ----------------------------------------------------------------------
     def fit_views(self) -> None:
-        self.panes.fit(self.source_view)
-        self.panes.fit(self.target_view)
+        self.source_view.fit()
+        self.target_view.fit()
 
     def _fit_screen(self) -> None:
         """Open at 1500x920, or smaller to fit the screen it opens on (e.g. a 1366x768 laptop)."""
