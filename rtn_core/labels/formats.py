@@ -98,6 +98,10 @@ def write_labels(labels: LabelSet, path, format_name: str, options: ExportOption
     (:func:`check_export`): nothing is written then.
     """
     path = os.fspath(path)
+    try:
+        check_labels(labels)  # e.g. a control character in a name would make unreadable XML
+    except ValueError as exc:
+        raise LabelFileError(f"cannot export: {exc}") from None
     check_export([im.image for im in labels.images], path, format_name, options)
     unsized = next((im for im in labels.images if im.size is None), None)
     if unsized:
@@ -424,7 +428,7 @@ def write_labelme(labels: LabelSet, folder: str, options: ExportOptions = Export
     unknown keys).
     """
     documents = {}
-    for im in labels.images:
+    for index, im in enumerate(labels.images):
         width, height = im.size
         shapes = [{"label": p.name, "points": [[round(p.x + 0.5, 3), round(p.y + 0.5, 3)]], "shape_type": "point",
                    "group_id": None, "description": "", "flags": {"occluded": p.visibility == OCCLUDED},
@@ -433,7 +437,7 @@ def write_labelme(labels: LabelSet, folder: str, options: ExportOptions = Export
         documents[stem + ".json"] = {"version": "5.5.0", "flags": {"reviewed": im.reviewed}, "shapes": shapes,
                                      "imagePath": image_reference(im.image, folder, "labelme", options),
                                      "imageData": None, "imageWidth": width, "imageHeight": height,
-                                     TOOL_KEY: _header(labels)}
+                                     TOOL_KEY: {**_header(labels), "index": index}}
     os.makedirs(folder, exist_ok=True)
     staging = tempfile.mkdtemp(dir=folder, prefix=".labelme-export-")
     try:
@@ -448,11 +452,11 @@ def write_labelme(labels: LabelSet, folder: str, options: ExportOptions = Export
 
 
 def read_labelme(path: str) -> LabelSet:
-    """Read one labelme JSON file, or every ``*.json`` in a folder (sorted by name)."""
+    """Read one labelme JSON file, or every ``*.json`` in a folder (in our export's order, else by name)."""
     files = ([os.path.join(path, f) for f in sorted(os.listdir(path)) if f.endswith(".json")]
              if os.path.isdir(path) else [path])
     count_check(len(files), MAX_IMAGES, "labelme files")
-    images, header = [], {}
+    images, header, order = [], {}, []
     for file in files:
         data = load_json(file)
         points = []
@@ -467,6 +471,9 @@ def read_labelme(path: str) -> LabelSet:
         images.append(ImageLabels(_resolve(data["imagePath"], _folder_of(file)), size, tuple(points),
                                   bool(data.get("flags", {}).get("reviewed", False)), DONE))
         header = header or data.get(TOOL_KEY, {})
+        order.append(data.get(TOOL_KEY, {}).get("index", len(order)))
+    if sorted(order) == list(range(len(order))):  # our own export: the source first, as written
+        images = [im for _, im in sorted(zip(order, images), key=lambda pair: pair[0])]
     return _from_header(header, images)
 
 
@@ -658,18 +665,21 @@ def write_csv(labels: LabelSet, path: str, options: ExportOptions = ExportOption
     flags (``;``-separated); and beside it ``<name>.csv.meta.json`` with names, skeleton and provenance.
 
     Pixel convention: 0-based pixel centres (the centre of pixel i is i). Booleans are 0/1, missing
-    scores empty. Image paths are relative to the CSV's folder. Images without points have no rows.
+    scores empty. Image paths are relative to the CSV's folder. An image without points has one row
+    with empty name, x and y.
     """
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for im in labels.images:
         width, height = im.size
+        image = image_reference(im.image, path, "csv", options)
         for p in im.points:
-            writer.writerow([image_reference(im.image, path, "csv", options), width, height, p.name, p.x, p.y,
-                             p.visibility, "" if p.confidence is None else p.confidence,
-                             "" if p.fb_error is None else p.fb_error, int(p.manual), int(im.reviewed),
-                             ";".join(p.flags)])
+            writer.writerow([image, width, height, p.name, p.x, p.y, p.visibility,
+                             "" if p.confidence is None else p.confidence, "" if p.fb_error is None else p.fb_error,
+                             int(p.manual), int(im.reviewed), ";".join(p.flags)])
+        if not im.points:  # the image is still part of the set
+            writer.writerow([image, width, height, "", "", "", "", "", "", "", int(im.reviewed), ""])
     write_atomic(path + CSV_SIDECAR, _dump_json(_header(labels)))
     write_atomic(path, stream.getvalue())
 
@@ -680,18 +690,24 @@ def read_csv(path: str) -> LabelSet:
     Names, skeleton and provenance come from the ``.meta.json`` sidecar when there is one (or from
     the ``# rtn_studio`` first line of files written before the sidecar).
     """
-    lines = read_text(path).splitlines()
+    text, header = read_text(path), {}
     legacy = f"# {TOOL_KEY} "
-    header = parse_json(lines.pop(0)[len(legacy):]) if lines and lines[0].startswith(legacy) else {}
+    if text.startswith(legacy):
+        first, _, text = text.partition("\n")
+        header = parse_json(first[len(legacy):])
     if os.path.isfile(path + CSV_SIDECAR):
         header = load_json(path + CSV_SIDECAR)
-    reader = csv.DictReader(lines)
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # csv splits the lines: quoted fields keep theirs
     if not reader.fieldnames or not {"name", "x", "y"} <= set(reader.fieldnames):
         raise ValueError("expected a header with at least the columns name,x,y and one row")
     folder = _folder_of(path)
     by_image: dict[str, list] = {}
     for count, row in enumerate(reader, start=1):
         count_check(count, MAX_POINTS, "rows")
+        if not row["name"] and not row["x"] and not row["y"]:  # an image without points
+            by_image.setdefault(row.get("image") or "", [])
+            by_image[row.get("image") or ""].insert(0, row)
+            continue
         try:
             float(row["x"]), float(row["y"])
         except (TypeError, ValueError):
@@ -708,7 +724,7 @@ def read_csv(path: str) -> LabelSet:
                              int(row.get("visibility") or VISIBLE), _optional(row.get("confidence")),
                              _optional(row.get("fb_error")), row.get("manual") == "1",
                              tuple(filter(None, (row.get("flags") or "").split(";"))))
-                       for row in image_rows)
+                       for row in image_rows if row["name"] or row["x"] or row["y"])
         images.append(ImageLabels(_resolve(stored, folder), size, points, first.get("reviewed") == "1", DONE))
     return _from_header(header, images)
 

@@ -28,7 +28,7 @@ MAX_COORDINATE = 2 * MAX_SIDE  # |x|, |y|: beyond this no image of any allowed s
 MAX_INT_DIGITS = 20  # JSON integers: ids are 64-bit at most
 MAX_INFO_DEPTH = 16  # nesting of the free-form ``info`` a file carries into every export
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # cannot go into XML, or not into UTF-8
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")  # cannot go into XML, or not into UTF-8
 
 
 def read_text(path: str) -> str:
@@ -135,11 +135,14 @@ def check_labels(labels):
         raise ValueError(f"settings: {exc}") from None
     if not isinstance(labels.info, dict) or _depth(labels.info) > MAX_INFO_DEPTH:
         raise ValueError(f"info must be a JSON object nested at most {MAX_INFO_DEPTH} deep")
-    total = 0
+    total, paths = 0, set()
     for im in labels.images:
         where = f"{os.path.basename(im.image)}: " if isinstance(im.image, str) and im.image else ""
         if not isinstance(im.image, str) or _CONTROL.search(im.image):
             raise ValueError(f"image path {im.image!r} is not a file name")
+        if im.image in paths:
+            raise ValueError(f"{where}the image appears twice")
+        paths.add(im.image)
         if im.size is not None and not (len(im.size) == 2 and all(
                 type(v) is int and 1 <= v <= MAX_SIDE for v in im.size)):
             raise ValueError(f"{where}image size {im.size} is not two whole numbers from 1 to {MAX_SIDE}")
@@ -167,14 +170,19 @@ def _check_point(p, where: str) -> None:
     if p.visibility not in (ABSENT, OCCLUDED, VISIBLE) or type(p.visibility) is not int:
         raise ValueError(f"{where}keypoint {p.name!r} has visibility {p.visibility}, expected 0, 1 or 2")
     for axis, value in (("x", p.x), ("y", p.y)):
-        if not (isinstance(value, float) and abs(value) <= MAX_COORDINATE):
+        if not (_is_number(value) and abs(value) <= MAX_COORDINATE):
             raise ValueError(f"{where}keypoint {p.name!r} has {axis} = {value!r}, not a finite coordinate")
-    if p.confidence is not None and not (isinstance(p.confidence, float) and 0.0 <= p.confidence <= 1.0):
+    if p.confidence is not None and not (_is_number(p.confidence) and 0.0 <= p.confidence <= 1.0):
         raise ValueError(f"{where}keypoint {p.name!r} has confidence {p.confidence!r}, expected 0 to 1")
-    if p.fb_error is not None and not (isinstance(p.fb_error, float) and 0.0 <= p.fb_error <= MAX_COORDINATE):
+    if p.fb_error is not None and not (_is_number(p.fb_error) and 0.0 <= p.fb_error <= MAX_COORDINATE):
         raise ValueError(f"{where}keypoint {p.name!r} has forward-backward error {p.fb_error!r}")
     if type(p.manual) is not bool or not all(isinstance(f, str) and re.fullmatch(r"[a-z_]{1,40}", f) for f in p.flags):
         raise ValueError(f"{where}keypoint {p.name!r} has flags {list(p.flags)!r}, expected words like fb_fail")
+
+
+def _is_number(value) -> bool:
+    """A finite int or float (numpy scalars from a view included), not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _depth(value, level: int = 0) -> int:
