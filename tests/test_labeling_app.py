@@ -547,6 +547,12 @@ def test_accepting_a_target_with_flags_asks_and_shift_a_accepts_saying_how_many(
     assert f"{flagged} flagged point(s) left" in window.status_text.text()
     QTest.keyClick(window, Qt.Key.Key_A)  # CAT_B (shown next) has no flags: accepted at once
     assert project.labels.image(CAT_B).reviewed and len(asked) == questions
+    fresh = str(tmp_path / "fresh.jpg")
+    shutil.copy(CAT_B, fresh)
+    window.review.add_targets([fresh])
+    window.review.go_to(fresh)
+    QTest.keyClick(window, Qt.Key.Key_A)  # not transferred yet: nothing to accept
+    assert not project.labels.image(fresh).reviewed and "transfer first" in window.message_bar.text()
 
 
 def test_esc_clears_the_selection_only_and_shift_esc_cancels_the_run(make_window, qtbot, tmp_path):

@@ -6,7 +6,7 @@ import os
 
 from PySide6.QtWidgets import QFileDialog
 
-from rtn_core.labels.keypoints import SKIPPED, ImageLabels
+from rtn_core.labels.keypoints import PENDING, SKIPPED, ImageLabels
 from rtn_core.labels.transfer import expand_targets
 
 from .project_files import IMAGE_FILTER
@@ -84,6 +84,9 @@ class ReviewNavigation:
         name = os.path.basename(self.current)
         if target.status == SKIPPED:
             self.window.show_error(f"{name} was skipped ({target.reason}): nothing to accept.")
+            return False
+        if target.status == PENDING:
+            self.window.show_error(f"{name} has not been transferred yet: transfer first (Ctrl+R), then review it.")
             return False
         flagged = len(target.flagged)
         if flagged and not force and self.window.ask(
