@@ -47,7 +47,7 @@ class MarkerDrag(QObject):
             x, y = self._image_point(event.position())
             self.move(self.dragging, x, y, self._moved)
             self._moved = True
-            return True
+            return False  # the view still sees the pointer move (its hover preview follows); it never saw the press
         elif kind in (QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick) and self.dragging is not None:
             self.dragging = None
             return True

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from .points import Point, PointList
 
-COLUMNS = ["name", "source x", "source y", "target x", "target y", "conf."]
+COLUMNS = ["name", "src x", "src y", "tgt x", "tgt y", "conf."]  # short: the dock is narrow on a laptop
 SYNC_DELAY_MS = 25  # the table follows this long after a change: after the views have painted it
 
 
@@ -91,7 +91,7 @@ class PointsTable(QTableView):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         # a set width, not ResizeToContents: that would read every row on every change
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(0, 70)
+        header.resizeSection(0, 64)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.setAlternatingRowColors(True)
         self._syncing = False

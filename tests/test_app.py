@@ -418,13 +418,14 @@ def test_a_click_on_a_point_selects_it_and_a_drag_moves_it_with_its_match(window
     assert points.selected == {2}
     click_image(view, 101, 100)  # on p1's marker: select, no duplicate
     assert len(points) == 2 and points.selected == {1}
-    before = points.points[0].target
+    before, shown = points.points[0].target, view.view_box.viewRect()
     start, end = image_to_widget(view, 100, 100), image_to_widget(view, 150, 130)
     QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
     for step in range(1, 6):
         QTest.mouseMove(view.viewport(), start + (end - start) * step / 5)
     QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
     moved = points.points[0]
+    assert view.view_box.viewRect() == shown, "dragging a point does not pan the view"
     assert len(points) == 2 and moved.source == pytest.approx((150, 130), abs=1.5)
     assert moved.target == pytest.approx(window.run.result.map_point(*moved.source), abs=1e-4)
     assert moved.target != pytest.approx(before, abs=1.0)
