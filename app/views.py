@@ -228,6 +228,7 @@ class MarkerLayer:
         self.positions = np.zeros((0, 2))
         self.outlines: np.ndarray | None = None
         self._ids: list[int] = []
+        self._layout = None  # the points, screen positions and label sizes the labels were placed for
         view.view_box.sigRangeChanged.connect(self.place_labels)
 
     def set_points(self, ids, positions, selected, texts, outlines=None) -> None:
@@ -268,7 +269,12 @@ class MarkerLayer:
         order = sorted(range(len(self._ids)), key=lambda i: not self.markers[self._ids[i]].chosen)
         markers = [self.markers[self._ids[i]] for i in order]
         pixel = np.maximum(self.view.view_box.viewPixelSize(), 1e-9)
-        offsets = place_labels(self.positions[order] / pixel, [m.label.size for m in markers], CHOSEN_RADIUS + 1.5)
+        screen, sizes = self.positions[order] / pixel, [m.label.size for m in markers]
+        layout = ([self._ids[i] for i in order], screen.tobytes(), sizes)
+        if layout == self._layout:  # e.g. a click's matches stored after its markers: already placed
+            return
+        self._layout = layout
+        offsets = place_labels(screen, sizes, CHOSEN_RADIUS + 1.5)
         for marker, (dx, dy) in zip(markers, offsets.tolist()):
             marker.label.move_to(dx, dy)
 
