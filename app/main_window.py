@@ -121,7 +121,8 @@ class MainWindow(QMainWindow):
         for key, what in (("glyphs", "Show each grid square's local affine on the target"),
                           ("arrows", "Show where each grid square moved"),
                           ("blend", "Show the source warped onto the target"),
-                          ("heatmap", "Show the selected point's match scores over the target")):
+                          ("heatmap", "Show the selected point's match scores over the target"),
+                          ("labels", "Show each point's name (and confidence on the target)")):
             describe(self.overlays.toggles[key], what)
         playback = self.playback
         for action, what in ((playback.step_back_action, "Show the previous iteration"),
