@@ -9,6 +9,7 @@ iterations.
 from __future__ import annotations
 
 import atexit
+import sys
 import time
 import traceback
 
@@ -38,6 +39,19 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, (ImageError, ValueError, OSError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def report_failure(exc: BaseException) -> str:
+    """Log a worker's failure on the terminal and return the user's message: expected failures (a
+    bad file, no CUDA, out of memory) get one line, anything else (a bug) its traceback."""
+    message = describe_error(exc)
+    expected = isinstance(exc, (ValueError, OSError, MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(exc, RuntimeError) and "cuda" in str(exc).lower())
+    if expected:
+        print(f"RTN Studio: {message}", file=sys.stderr)
+    else:
+        traceback.print_exception(exc)
+    return message
 
 
 class WorkerThread:
@@ -161,8 +175,7 @@ class MatchWorker(QObject):
                 finally:
                     stream.close()
         except Exception as exc:
-            traceback.print_exc()
-            self.failed.emit(job, describe_error(exc))
+            self.failed.emit(job, report_failure(exc))
             return
         self.finished.emit(job, time.perf_counter() - started)
 

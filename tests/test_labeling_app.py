@@ -382,8 +382,10 @@ def test_an_unsaved_session_is_offered_back_before_a_new_one_replaces_it(make_wi
     crashed = make_window()
     assert crashed.files.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)
     crashed.project.move_points(CAT_A, ["nose"], 3, 4)
-    crashed.files.autosave()  # ... and then the process died
+    crashed.files.autosave()
     assert not crashed.actions_by_name["recover"].isEnabled()  # its own autosave
+    assert not make_window().actions_by_name["recover"].isEnabled()  # nor another live window's
+    crashed.project.close()  # ... and then the process died: the OS dropped its autosave lock
     later = make_window(answer="Recover it")
     assert later.actions_by_name["recover"].isEnabled()
     assert not later.files.import_keypoints(os.path.join(LABELS, "chelsea_coco.json"), CAT_A)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QFileDialog
 from rtn_core.images import load_image
 from rtn_core.labels.formats import FORMATS, read_labels, read_source, write_labels
 from rtn_core.labels.keypoints import ImageLabels, Point, check_inside, new_project
-from rtn_core.labels.project import AUTOSAVE_SUFFIX, Project, newer_autosave, read_project
+from rtn_core.labels.project import Project, discard_orphaned, newer_autosave, orphaned_autosaves
 from rtn_core.labels.transfer import IMAGE_EXTENSIONS, expand_targets
 
 from ..pair import SAMPLE_PAIR, SAMPLES
@@ -24,12 +24,12 @@ IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ");;Al
 LABEL_FILTER = "Keypoint files (*.json *.csv *.xml);;All files (*)"
 PROJECT_FILTER = "RTN Studio label projects (*.rtnproj);;All files (*)"
 EXPORT_SUFFIX = {"coco": ".json", "labelstudio": ".json", "cvat": ".xml", "csv": ".csv", "labelme": ""}
-UNTITLED_AUTOSAVE = "untitled.rtnproj" + AUTOSAVE_SUFFIX
 SAMPLE_KEYPOINTS = os.path.join(SAMPLES, "cat-chelsea-keypoints.json")  # on SAMPLE_PAIR's source
 
 
 class ProjectFiles:
-    """Reads and writes the window's project; ``autosave_dir`` holds the autosave of one never saved."""
+    """Reads and writes the window's project; ``autosave_dir`` holds the autosaves of projects never
+    saved, one per session, each locked while its session lives."""
 
     def __init__(self, window, autosave_dir: str, autosave_ms: int):
         self.window = window
@@ -38,10 +38,10 @@ class ProjectFiles:
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
 
-    @property
-    def untitled_autosave(self) -> str:
-        """Where the autosave of a project that has no file yet goes."""
-        return os.path.join(self.autosave_dir, UNTITLED_AUTOSAVE)
+    def recoverable(self) -> list[str]:
+        """Autosaves of never-saved sessions that ended without saving (crash, kill), newest first;
+        live sessions (other windows, other app instances) are not offered."""
+        return orphaned_autosaves(self.autosave_dir)
 
     def maybe_save(self) -> bool:
         """Before the project is replaced: offer to save changes; False if the user cancels."""
@@ -58,21 +58,20 @@ class ProjectFiles:
         return True
 
     def _drop_autosave(self) -> None:
-        project = self.window.project
-        path = project.autosave_path if project else None
-        if path and os.path.exists(path):
-            os.remove(path)
+        if self.window.project is not None:
+            self.window.project.discard_autosave()  # its own only: never another session's
 
     def _new_project(self, labels) -> bool:
         """Show a new unsaved project; first offer to recover an unsaved session its autosave would replace."""
-        untitled, project = self.untitled_autosave, self.window.project
-        mine = project is not None and project.autosave_path == untitled
-        if os.path.exists(untitled) and not mine and self.window.ask(
-                "Unsaved session found", "A session that was never saved (the window closed or crashed) "
-                "can still be recovered. Recover it instead, or discard it?", ("Recover it", "Discard it")) == "Recover it":
-            self._open_untitled()
-            return False
-        self.window.set_project(Project(labels, autosave_path=untitled))
+        recoverable = self.recoverable()
+        if recoverable:
+            if self.window.ask("Unsaved session found", "A session that was never saved (the window closed or "
+                               "crashed) can still be recovered. Recover it instead, or discard it?",
+                               ("Recover it", "Discard it")) == "Recover it":
+                self._open_untitled(recoverable[0])
+                return False
+            discard_orphaned(recoverable[0])
+        self.window.set_project(Project.untitled(labels, self.autosave_dir))
         return True
 
     def new_from_image(self, path: str) -> None:
@@ -184,14 +183,14 @@ class ProjectFiles:
 
     def recover_unsaved(self) -> None:
         """Open the autosave of a session that was never saved (it stays unsaved until Save As)."""
-        if os.path.exists(self.untitled_autosave) and self.maybe_save():
-            self._open_untitled()
+        recoverable = self.recoverable()
+        if recoverable and self.maybe_save():
+            self._open_untitled(recoverable[0])
 
-    def _open_untitled(self) -> None:
-        path = self.untitled_autosave
+    def _open_untitled(self, path: str) -> None:
         try:
-            self.window.set_project(Project(read_project(path), autosave_path=path))
-        except ValueError as exc:
+            self.window.set_project(Project.recover(path))
+        except (ValueError, OSError) as exc:
             self.window.show_error(f"Cannot recover the unsaved session: {exc}")
             return
         self.window.status_text.setText("Recovered the unsaved session: save it with Ctrl+Shift+S.")

@@ -254,6 +254,8 @@ class LabelingWindow(QMainWindow):
             self._unsubscribe()
             self._unsubscribe = None
         self.transfer.abandon()  # results of a run for the old project must not reach the new one
+        if self.project is not None and self.project is not project:
+            self.project.close()  # its autosave lock: saved or discarded by now, or kept for recovery
         self.project = project
         self.review.current = None
         self.message_bar.hide()
@@ -263,7 +265,7 @@ class LabelingWindow(QMainWindow):
             if targets:
                 self.review.go_to(targets[0].image)
         self.refresh()
-        if project is None and os.path.exists(self.files.untitled_autosave):
+        if project is None and self.files.recoverable():
             self.status_text.setText("An unsaved session can be recovered: File > Recover Unsaved Session.")
 
     def _on_project_change(self, change) -> None:
@@ -351,8 +353,7 @@ class LabelingWindow(QMainWindow):
         n["redo"].setEnabled(has and self.project.redo_text is not None)
         n["undo"].setText(f"&Undo {self.project.undo_text}" if has and self.project.undo_text else "&Undo")
         n["redo"].setText(f"&Redo {self.project.redo_text}" if has and self.project.redo_text else "&Redo")
-        untitled = self.files.untitled_autosave
-        n["recover"].setEnabled(os.path.exists(untitled) and not (has and self.project.autosave_path == untitled))
+        n["recover"].setEnabled(bool(self.files.recoverable()))  # other live sessions' are not offered
         for _only, action in self.export_actions:
             action.setEnabled(has)
         for box in (self.min_confidence, self.max_fb):
@@ -414,6 +415,8 @@ class LabelingWindow(QMainWindow):
             return
         self._stopped = True
         self.files.autosave_timer.stop()
+        if self.project is not None:
+            self.project.close()
         self.transfer.stop()
         self.panes.stop()
         if self._unsubscribe:

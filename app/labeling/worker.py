@@ -8,15 +8,13 @@ the Project on the GUI thread. A run stops between targets once the GUI changes
 """
 from __future__ import annotations
 
-import traceback
-
 import torch
 from PySide6.QtCore import QObject, Signal, Slot
 
 from rtn_core.labels.keypoints import SKIPPED, ImageLabels
 from rtn_core.labels.transfer import iter_transfer, model_info
 
-from ..workers import default_matcher, describe_error
+from ..workers import default_matcher, report_failure
 
 
 class TransferWorker(QObject):
@@ -54,8 +52,7 @@ class TransferWorker(QObject):
                         return
                     self.result.emit(job, self._transfer_one(source, path, settings), self._info)
         except Exception as exc:  # never let an exception escape into Qt's event loop
-            traceback.print_exc()
-            self.failed.emit(job, describe_error(exc))
+            self.failed.emit(job, report_failure(exc))
             return
         self.finished.emit(job, False)
 
@@ -64,5 +61,4 @@ class TransferWorker(QObject):
         try:
             return next(iter_transfer(self._matcher, source, [path], settings))
         except Exception as exc:
-            traceback.print_exc()
-            return ImageLabels(path, status=SKIPPED, reason=describe_error(exc))
+            return ImageLabels(path, status=SKIPPED, reason=report_failure(exc))

@@ -339,6 +339,17 @@ def orphaned_autosaves(folder: str) -> list[str]:
     return sorted(found, key=os.path.getmtime, reverse=True)
 
 
+def discard_orphaned(autosave: str) -> bool:
+    """Delete the autosave of a dead untitled session (the user chose not to recover it); one a
+    live session holds is left alone. Returns whether it was deleted."""
+    if is_live(autosave):
+        return False
+    for path in (autosave, autosave + LOCK_SUFFIX):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+    return True
+
+
 def project_json(labels: LabelSet, folder: str) -> str:
     """The project file's text; image paths are stored relative to ``folder`` (the file's own)."""
     data = labels.map_paths(lambda path: relative_path(path, folder)).to_dict()
