@@ -34,6 +34,7 @@ class Overlays:
         self.source_glyphs = source_view.add_overlay(PolylineItem(), 10)
         self.target_glyphs = target_view.add_overlay(PolylineItem(), 10, clip=True)
         self.target_arrows = target_view.add_overlay(PolylineItem((255, 255, 255), halo=HALO), 11)
+        self.target_arrows.setOpacity(0.7)  # readable, yet fainter than the (opaque) markers over them
         self.target_blend = target_view.add_overlay(pg.ImageItem(axisOrder="row-major"), 5)
         self.target_blend.setOpacity(0.55)
         self.heatmap = target_view.add_overlay(pg.ImageItem(axisOrder="row-major"), 6)
