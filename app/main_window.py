@@ -97,11 +97,12 @@ class MainWindow(QMainWindow):
               lambda: self.pair.open_dialog("target"), "Ctrl+2"),
             a("Open &Pair…", "Open two images and choose which is the source", lambda: self.pair.open_dialog("pair"),
               QKeySequence.StandardKey.Open)]
-        self.export_actions = [a(text, what, lambda checked=False, k=kind: self.exports.dialog(k)) for text, what, kind in (
-            ("Export Points as CSV…", "Write the points and their matches as CSV", "csv"),
-            ("Export Points as JSON…", "Write the points and their matches as JSON", "json"),
-            ("Export Dense Flow (.npy)…", "Write every source pixel's displacement as a NumPy array", "npy"),
-            ("Save Window as PNG…", "Save a picture of the window", "png"))]
+        exports = (("Export Points as CSV…", "Write the points and their matches as CSV", "csv"),
+                   ("Export Points as JSON…", "Write the points and their matches as JSON", "json"),
+                   ("Export Dense Flow (.npy)…", "Write every source pixel's displacement as a NumPy array", "npy"),
+                   ("Save Window as PNG…", "Save a picture of the window", "png"))
+        self.export_actions = [a(text, what, lambda checked=False, k=kind: self.exports.dialog(k))
+                               for text, what, kind in exports]
         self.quit_action = a("&Quit", "Close RTN Studio", self.close, QKeySequence.StandardKey.Quit)
         self.undo_action = a("&Undo", "Undo the last point edit", self.undo, QKeySequence.StandardKey.Undo)
         self.redo_action = a("&Redo", "Redo the last undone point edit", self.redo, ("Ctrl+Shift+Z", "Ctrl+Y"))
@@ -236,7 +237,7 @@ class MainWindow(QMainWindow):
             self.source_view.set_image(source)
             self.source_title.setText(_image_title("Source", source))
             self._fitted[self.source_view] = True
-            self.points.clear()
+            self.points.reset()
         if target is not None:
             self.target_view.set_image(target)
             self.target_title.setText(_image_title("Target", target))
@@ -250,10 +251,10 @@ class MainWindow(QMainWindow):
                 view.placeholder.setText(f"No {role} image.\nDrop one here, or use File > Open Pair… (Ctrl+O)")
 
     def _may_replace_source(self) -> bool:
-        """A new source clears the points: ask first when there are any."""
+        """A new source removes the points (they belong to the old one): ask first when there are any."""
         return not len(self.points) or self.ask(
-            "Open a new source?", f"The {len(self.points)} points on the current source will be cleared "
-            "(Edit > Undo brings them back). Export them first from the File menu if you need them.")
+            "Open a new source?", f"The {_count(len(self.points), 'point')} on the current source will be removed. "
+            "To keep them, cancel and export them (File menu) or send them to Label Transfer (Points menu).")
 
     def start_match(self) -> None:
         """Match the current pair from scratch; any running job stops at its next iteration."""
@@ -286,7 +287,7 @@ class MainWindow(QMainWindow):
         count = len(self.points)
         self.points.clear()
         if count:
-            self.status_text.setText(f"Cleared {count} points: Edit > Undo (Ctrl+Z) brings them back.")
+            self.status_text.setText(f"Cleared {_count(count, 'point')}: Edit > Undo (Ctrl+Z) brings them back.")
 
     def undo(self) -> None:
         what = self.points.undo_text()
@@ -386,6 +387,10 @@ class MainWindow(QMainWindow):
         for job in (self.pair, self.run, self.exports):
             job.stop(wait=False)
         super().closeEvent(event)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _image_title(role: str, image) -> str:

@@ -106,6 +106,13 @@ class PointList:
         self._next_id = 1
         self._emit(REMOVED)
 
+    def reset(self) -> None:
+        """Forget every point and the undo history: the points belonged to another image."""
+        self.points, self.selected, self._next_id = [], set(), 1
+        self._undo.clear()
+        self._redo.clear()
+        self._emit(REMOVED)
+
     def select(self, ids) -> None:
         ids = set(ids) & {p.id for p in self.points}
         if ids != self.selected:

@@ -43,7 +43,8 @@ def shortcut_rows(menu_bar: QMenuBar) -> list[tuple[str, str, str]]:
 def shortcuts_html(menu_bar: QMenuBar) -> str:
     lines = ["<h3>Keyboard</h3><table cellpadding='3'>"]
     lines += [f"<tr><td><b>{html.escape(shortcut)}</b></td><td>{html.escape(text)}</td>"
-              f"<td style='color:gray'>{html.escape(menu)}</td></tr>" for menu, text, shortcut in shortcut_rows(menu_bar)]
+              f"<td style='color:gray'>{html.escape(menu)}</td></tr>"
+              for menu, text, shortcut in shortcut_rows(menu_bar)]
     lines.append("</table><h3>Mouse</h3><table cellpadding='3'>")
     lines += [f"<tr><td><b>{html.escape(gesture)}</b></td><td>{html.escape(what)}</td></tr>" for gesture, what in MOUSE]
     lines.append("</table>")

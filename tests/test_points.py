@@ -63,3 +63,6 @@ def test_a_new_edit_drops_the_redo_history_and_a_moved_point_forgets_its_match()
     points.undo()
     points.undo()
     assert snapshot(points) == [(1, "p1", (1.0, 1.0))] and points.points[0].target == (5.0, 5.0)
+    points.reset()  # a new image: no points, no history, numbering from 1
+    assert len(points) == 0 and points.undo_text() is None and points.redo_text() is None
+    assert points.add(0, 0).name == "p1"
