@@ -235,6 +235,9 @@ def test_csv_is_plain_and_names_starting_with_hash_survive(tmp_path):
     with open(path, "wb") as stream:  # Excel's "CSV UTF-8" starts with a BOM
         stream.write(b"\xef\xbb\xbf" + data)
     assert read_labels(path) == canonical(labels)
+    with open(path, "a", encoding="utf-8") as stream:  # a point added in a spreadsheet, with a new name
+        stream.write("#1.png,40,30,tail,7,8,2,,,1,1,\n")
+    assert read_labels(path).names == ("#nose, left", "tail")
 
 
 def test_label_studio_own_export_is_read(tmp_path):

@@ -22,7 +22,7 @@ from typing import Callable
 
 from ..atomic import atomic_path, write_atomic
 from .keypoints import ABSENT, DONE, OCCLUDED, VISIBLE, ImageLabels, LabelSet, Point, check_inside, new_project
-from .untrusted import (MAX_IMAGES, MAX_POINTS, check_labels, count_check, load_json, parse_json, parse_xml,
+from .untrusted import (MAX_IMAGES, MAX_NAMES, MAX_POINTS, check_labels, count_check, load_json, parse_json, parse_xml,
                         read_text)
 
 TOOL_KEY = "rtn_studio"  # where our own extras live inside each format
@@ -226,8 +226,7 @@ def image_reference(image: str, out_path: str, format_name: str, options: Export
         if options.image_root:
             stored = _under_root(image, options.image_root)
         else:
-            drive, tail = os.path.splitdrive(os.path.abspath(image))
-            stored = (drive.rstrip(":") + "/" if drive else "") + tail.replace(os.sep, "/").lstrip("/")
+            stored = os.path.splitdrive(os.path.abspath(image))[1].replace(os.sep, "/").lstrip("/")
         return (options.image_url or LABEL_STUDIO_LOCAL_FILES) + urllib.parse.quote(stored)
     folder = os.path.abspath(out_path) if format_name == "labelme" else _folder_of(out_path)
     return relative_path(image, folder)
@@ -688,7 +687,8 @@ def read_csv(path: str) -> LabelSet:
     """Read our CSV, or any CSV with at least ``name,x,y`` columns (then one image, path unknown).
 
     Names, skeleton and provenance come from the ``.meta.json`` sidecar when there is one (or from
-    the ``# rtn_studio`` first line of files written before the sidecar).
+    the ``# rtn_studio`` first line of files written before the sidecar); names found only in the
+    rows (added in a spreadsheet) follow the sidecar's.
     """
     text, header = read_text(path), {}
     legacy = f"# {TOOL_KEY} "
@@ -702,8 +702,11 @@ def read_csv(path: str) -> LabelSet:
         raise ValueError("expected a header with at least the columns name,x,y and one row")
     folder = _folder_of(path)
     by_image: dict[str, list] = {}
+    names = set()
     for count, row in enumerate(reader, start=1):
         count_check(count, MAX_POINTS, "rows")
+        names.add(row["name"])
+        count_check(len(names), MAX_NAMES, "keypoint names")
         if not row["name"] and not row["x"] and not row["y"]:  # an image without points
             by_image.setdefault(row.get("image") or "", [])
             by_image[row.get("image") or ""].insert(0, row)
@@ -726,6 +729,8 @@ def read_csv(path: str) -> LabelSet:
                              tuple(filter(None, (row.get("flags") or "").split(";"))))
                        for row in image_rows if row["name"] or row["x"] or row["y"])
         images.append(ImageLabels(_resolve(stored, folder), size, points, first.get("reviewed") == "1", DONE))
+    if header.get("names"):  # names added in a spreadsheet join the sidecar's, after them
+        header = {**header, "names": list(dict.fromkeys([*header["names"], *(p.name for im in images for p in im.points)]))}
     return _from_header(header, images)
 
 
