@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from .confidence import load_calibration
 from .device import choose_device
 from .images import LoadedImage, as_loaded
 from .model import RTN, window_softmax
@@ -45,6 +46,7 @@ class Matcher:
         if weights is None and os.path.isfile(DEFAULT_WEIGHTS):
             weights = DEFAULT_WEIGHTS
         self.weights = weights or None
+        self.calibration = load_calibration(self.weights)  # per-point confidence fitted for these weights
         self.model = RTN(backbone, backbone_weights)
         if self.weights:
             load_rtn_weights(self.model, self.weights)
@@ -96,7 +98,8 @@ class Matcher:
             result = CorrespondenceResult(
                 source.original_size, target.original_size,
                 source_features=source_features[0].cpu(), target_features=target_features[0].cpu(),
-                device=str(self.device), total_iterations=self.model.iterations - first)
+                device=str(self.device), total_iterations=self.model.iterations - first,
+                calibration=self.calibration)
             finest = {min(self.model.schedule): source_features}
             start_field = None if start is None else start.iterations[-1].field[None].to(self.device)
             for step in self.model.iterate_features(source.features, target.features, finest,

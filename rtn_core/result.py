@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from . import coords
+from .confidence import point_features, probability, sample_map
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Iteration:
 
     field: torch.Tensor  # (6, h, w) float32, CPU, normalised units
     confidence: torch.Tensor  # (h, w) float32 in [0, 1]: softmax peak of the window correlation
+    # (one feature of the calibrated per-point confidence: CorrespondenceResult.confidence)
     stride: int  # feature stride of the level this field lives on
 
 
@@ -36,6 +38,7 @@ class CorrespondenceResult:
     target_features: torch.Tensor | None = None
     device: str = "cpu"
     total_iterations: int = 0  # how many updates the full run makes (the stream may be partial)
+    calibration: dict | None = None  # rtn_core.confidence calibration fitted for these weights
 
     @property
     def last(self) -> int:
@@ -63,10 +66,14 @@ class CorrespondenceResult:
         return coords.affine_to_pixels(affine, self.source_size, self.target_size).numpy().astype(np.float64)
 
     def confidence(self, points, iteration: int = -1) -> np.ndarray:
-        """(N,) confidence in [0, 1] of each point's match at ``iteration``."""
-        conf = self.iterations[iteration].confidence[None]
-        _, samples = self._sample(conf, points)
-        return samples[:, 0].numpy().astype(np.float64)
+        """(N,) confidence in [0, 1] of each point's match at ``iteration``: the calibrated
+        probability that it is right (``rtn_core.confidence``), or without a calibration the
+        window-softmax peak."""
+        check_inside(np.asarray(points, np.float64).reshape(-1, 2), self.source_size)
+        if self.calibration is None:
+            return sample_map(self.iterations[iteration].confidence[None], points, self.source_size
+                              )[:, 0].numpy().astype(np.float64)
+        return probability(point_features(self, points, iteration), self.calibration)
 
     def dense_map(self, iteration: int = -1, size: tuple[int, int] | None = None) -> np.ndarray:
         """(H, W, 2) target pixel (x, y) of every source pixel.
@@ -110,9 +117,7 @@ class CorrespondenceResult:
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         check_inside(pts, self.source_size)
         source_n = coords.pixels_to_normalised(torch.from_numpy(pts).float(), self.source_size)
-        samples = F.grid_sample(grid_values[None].float(), source_n[None, None], mode="bilinear",
-                                padding_mode="border", align_corners=False)
-        return source_n, samples[0, :, 0].T
+        return source_n, sample_map(grid_values, pts, self.source_size)
 
 
 def check_inside(points: np.ndarray, size: tuple[int, int]) -> None:

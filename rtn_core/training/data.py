@@ -127,6 +127,7 @@ class KeypointPair:
     # alpha * reference length is the tolerance: a number, or "keypoints" (max side of the target
     # keypoints' box) or "image" (max side of the target image)
     reference: float | str = "keypoints"
+    subset: str = ""  # semcorr-val: which of its subsets (PCK is reported per subset)
 
 
 def _floats(values, where: str) -> np.ndarray:
@@ -149,6 +150,34 @@ def read_pf_willow(root: str) -> list[KeypointPair]:
                                   os.path.join(root, row["target_image"]),
                                   np.c_[_floats(xa, where), _floats(ya, where)],
                                   np.c_[_floats(xb, where), _floats(yb, where)]))
+    return pairs
+
+
+SEMCORR_SLOTS = 30
+SEMCORR_BOX_SUBSETS = ("spair71k-test", "stanfordextra-sample")  # alpha x max side of the target box
+
+
+def read_semcorr(root: str) -> list[KeypointPair]:
+    """semcorr-val ``pairs.csv`` (0-based; empty cells = keypoint not visible in both images).
+
+    The tolerance follows its README: max side of the target object box (``bboxB_*``) for the
+    SPair and StanfordExtra subsets, max side of the target image for FlowWeb.
+    """
+    pairs = []
+    for line, row in _csv_rows(os.path.join(root, "pairs.csv"), "semcorr-val"):
+        where = f"pairs.csv line {line}"
+        try:
+            cells = {c: [row[f"{c}{i}"].strip() for i in range(SEMCORR_SLOTS)] for c in ("XA", "YA", "XB", "YB")}
+            subset = row["dataset"]
+            x1, y1, x2, y2 = (float(row[f"bboxB_{k}"]) for k in ("x1", "y1", "x2", "y2"))
+        except (KeyError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{where}: cannot parse ({exc})") from None
+        filled = [i for i in range(SEMCORR_SLOTS) if all(cells[c][i] for c in cells)]
+        xa, ya, xb, yb = (_floats([cells[c][i] for i in filled], where) for c in ("XA", "YA", "XB", "YB"))
+        reference = max(x2 - x1, y2 - y1) if subset in SEMCORR_BOX_SUBSETS else "image"
+        pairs.append(KeypointPair(row["category"], os.path.join(root, row["source_image"]),
+                                  os.path.join(root, row["target_image"]), np.c_[xa, ya], np.c_[xb, yb],
+                                  reference=reference, subset=subset))
     return pairs
 
 

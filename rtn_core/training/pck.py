@@ -3,7 +3,8 @@
 A transferred keypoint is correct when it lands within alpha * L of the true target keypoint;
 L is the max side of the target keypoints' bounding box for PF-WILLOW (the literature's
 protocol, see its README), of the target image for PF-PASCAL, of the annotated target box for
-SPair-71k. PCK here is correct keypoints / all keypoints, not the mean of per-pair fractions.
+SPair-71k; semcorr-val sets it per subset (``data.read_semcorr``). PCK here is correct
+keypoints / all keypoints, not the mean of per-pair fractions.
 """
 from __future__ import annotations
 
@@ -25,34 +26,17 @@ def reference_length(reference, target_points: np.ndarray, target_size: tuple[in
     return float(reference)
 
 
-def correct(predicted: np.ndarray, truth: np.ndarray, length: float, alphas=ALPHAS) -> np.ndarray:
-    """(N, 2) predicted and true target points -> (N, len(alphas)) bool: within alpha * length."""
-    distance = np.linalg.norm(np.asarray(predicted, np.float64) - truth, axis=1)
-    return distance[:, None] <= np.asarray(alphas)[None] * length
+def relative_error(predicted: np.ndarray, truth: np.ndarray, length: float) -> np.ndarray:
+    """(N,) distance of each predicted point from the truth, in units of L (correct: <= alpha)."""
+    return np.linalg.norm(np.asarray(predicted, np.float64) - truth, axis=1) / length
 
 
-class Tally:
-    """Counts correct keypoints per category and overall."""
+def pck(errors: np.ndarray, alphas=ALPHAS) -> dict:
+    """{"0.05": share of ``errors`` (relative, see :func:`relative_error`) <= 0.05, ...}."""
+    errors = np.asarray(errors, np.float64)
+    return {alpha_key(a): float((errors <= a).mean()) if len(errors) else 0.0 for a in alphas}
 
-    def __init__(self, alphas=ALPHAS):
-        self.alphas = tuple(alphas)
-        self.hits: dict[str, np.ndarray] = {}
-        self.counts: dict[str, int] = {}
 
-    def add(self, category: str, hits: np.ndarray) -> None:
-        self.hits[category] = self.hits.get(category, 0) + hits.sum(axis=0)
-        self.counts[category] = self.counts.get(category, 0) + len(hits)
-
-    @property
-    def keypoints(self) -> int:
-        return sum(self.counts.values())
-
-    def overall(self) -> dict:
-        total = sum(self.hits.values()) if self.hits else np.zeros(len(self.alphas))
-        return self._as_dict(total, max(self.keypoints, 1))
-
-    def per_category(self) -> dict:
-        return {name: self._as_dict(self.hits[name], self.counts[name]) for name in sorted(self.hits)}
-
-    def _as_dict(self, hits, count) -> dict:
-        return {alpha_key(a): float(h) / count for a, h in zip(self.alphas, hits)}
+def mean_pck(tables: list[dict]) -> dict:
+    """Unweighted mean of several PCK tables (semcorr-val's headline: the mean of its subsets)."""
+    return {key: float(np.mean([t[key] for t in tables])) for key in tables[0]}

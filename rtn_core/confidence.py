@@ -1,0 +1,114 @@
+"""Per-point confidence of a match: the probability that it is right, from cheap features.
+
+Each matched point gets a few features that cost no second match (FEATURES, below); a logistic
+calibration fitted on the semcorr-val validation set (``main.py evaluate --fit-confidence``)
+turns them into the probability that the point lands within 0.10 of the object's size of the
+truth. The calibration is a small JSON file beside the weights it was fitted for
+(``<weights>.confidence.json``); without one the score is the raw window-softmax peak.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import coords
+
+# peak: window-softmax peak of the correlation at the point (how sharply the window agrees);
+# step1 / step2: log distance between this iteration's match and the one 1 / 2 updates earlier
+# (a match still moving is unsettled); cosine: feature similarity of the point and its match;
+# margin: how much better the best target cell scores than the match; cycle: log distance from
+# the point to the source cell that best matches the match's feature (a cheap backward check);
+# logdet: |log det| of the local affine (a match that shrinks or grows a lot is suspect); rough:
+# log distance of the matches of the points one cell away from where the local affine puts
+# them (a torn field);
+# motion: log distance moved (long moves fail more often); outside: how far the match lies
+# beyond the target's edge.
+FEATURES = ("peak", "step1", "step2", "cosine", "margin", "cycle", "logdet", "rough", "motion", "outside")
+HIGHER_IS_BETTER = {"peak": 1, "step1": -1, "step2": -1, "cosine": 1, "margin": -1, "cycle": -1,
+                    "logdet": -1, "rough": -1, "motion": -1, "outside": -1}  # signs, for measuring each alone
+LOG_FLOOR = 0.01  # distances are in units of the image's longer side; log(d + floor)
+
+
+def calibration_path(weights: str) -> str:
+    return os.path.splitext(weights)[0] + ".confidence.json"
+
+
+def load_calibration(weights: str | None) -> dict | None:
+    """The calibration beside ``weights``, or None when there is none."""
+    if not weights or not os.path.isfile(calibration_path(weights)):
+        return None
+    with open(calibration_path(weights)) as handle:
+        calibration = json.load(handle)
+    if calibration.get("features") != list(FEATURES):
+        raise ValueError(f"{calibration_path(weights)}: features {calibration.get('features')} are not "
+                         f"this version's {list(FEATURES)}")
+    return calibration
+
+
+def point_features(result, points, iteration: int = -1) -> np.ndarray:
+    """(N, len(FEATURES)) features of each source point's match at ``iteration``."""
+    k = range(len(result.iterations))[iteration]
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    matches = [result.map_points(pts, max(k - d, 0)) for d in (0, 1, 2)]
+    scale = float(max(result.target_size))
+    step1, step2 = (np.log(np.linalg.norm(matches[0] - m, axis=1) / scale + LOG_FLOOR) for m in matches[1:])
+    peak = result.iterations[k].confidence[None]
+    columns = [sample_map(peak, pts, result.source_size)[:, 0], step1, step2]
+    columns += _feature_columns(result, pts, matches[0]) + _field_columns(result, pts, matches[0], k)
+    return np.stack(columns, axis=1).astype(np.float64)
+
+
+def _feature_columns(result, pts: np.ndarray, matches: np.ndarray) -> list:
+    """cosine, margin, cycle (zeros when the result holds no features)."""
+    if result.source_features is None or result.target_features is None:
+        return [np.zeros(len(pts))] * 3
+    source = F.normalize(sample_map(result.source_features, pts, result.source_size), dim=1)
+    matched = F.normalize(sample_map(result.target_features, matches, result.target_size), dim=1)
+    target_scores = source @ result.target_features.flatten(1)  # (N, h*w)
+    source_scores = matched @ result.source_features.flatten(1)
+    cosine = (source * matched).sum(1)
+    height, width = result.source_features.shape[1:]
+    cells = coords.normalised_to_pixels(coords.grid_centres(height, width).reshape(-1, 2), result.source_size)
+    back = cells[source_scores.argmax(1)].numpy()
+    cycle = np.log(np.linalg.norm(back - pts, axis=1) / float(max(result.source_size)) + LOG_FLOOR)
+    return [cosine.numpy(), (target_scores.amax(1) - cosine).numpy(), cycle]
+
+
+def _field_columns(result, pts: np.ndarray, matches: np.ndarray, k: int) -> list:
+    """logdet, rough, motion, outside."""
+    affine = result.local_affine(pts, k)  # source pixel offsets -> target pixel offsets
+    ratio = np.prod(result.source_size) / np.prod(result.target_size)
+    logdet = np.abs(np.log(np.abs(np.linalg.det(affine)) * ratio + 1e-6))
+    height, width = result.iterations[k].field.shape[1:]
+    cell = np.asarray(result.source_size, np.float64) / (width, height)
+    limit = np.asarray(result.source_size) - 0.5
+    torn = []
+    for d in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        neighbours = np.clip(pts + np.asarray(d) * cell, -0.5, limit)
+        predicted = matches + np.einsum("nij,nj->ni", affine, neighbours - pts)
+        torn.append(np.linalg.norm(result.map_points(neighbours, k) - predicted, axis=1))
+    rough = np.log(np.mean(torn, axis=0) / float(max(result.target_size)) + LOG_FLOOR)
+    source_n = coords.pixels_to_normalised(torch.from_numpy(pts).float(), result.source_size).numpy()
+    target_n = coords.pixels_to_normalised(torch.from_numpy(matches).float(), result.target_size).numpy()
+    motion = np.log(np.linalg.norm(target_n - source_n, axis=1) / 2.0 + LOG_FLOOR)
+    outside = np.clip(np.abs(target_n) - 1.0, 0.0, None).max(axis=1)
+    return [logdet, rough, motion, outside]
+
+
+def probability(features: np.ndarray, calibration: dict) -> np.ndarray:
+    """(N,) probability of being right from (N, F) features, by the logistic calibration."""
+    z = (features - np.asarray(calibration["mean"])) / np.asarray(calibration["scale"])
+    return 1.0 / (1.0 + np.exp(-(z @ np.asarray(calibration["weights"]) + calibration["bias"])))
+
+
+def sample_map(grid_values: torch.Tensor, points, size) -> torch.Tensor:
+    """(N, C) bilinear samples of a (C, h, w) map at (N, 2) pixel points of an image of ``size``
+    (beyond the edge: the edge value)."""
+    normalised = coords.pixels_to_normalised(torch.from_numpy(np.asarray(points, np.float64).reshape(-1, 2)).float(), size)
+    samples = F.grid_sample(grid_values[None].float(), normalised[None, None], mode="bilinear",
+                            padding_mode="border", align_corners=False)
+    return samples[0, :, 0].T

@@ -1,0 +1,87 @@
+"""Per-point confidence: its features on a constructed result, the calibration, and the figures
+that measure it (AUROC, worst-first review, flags)."""
+import numpy as np
+import pytest
+import torch
+
+from rtn_core.confidence import FEATURES, LOG_FLOOR, point_features, probability
+from rtn_core.model import identity_field
+from rtn_core.result import CorrespondenceResult, Iteration
+from rtn_core.training import calibrate
+
+
+def _result(shifts, calibration=None):
+    """A 4 x 4-cell result on 64 x 64 px images whose k-th field moves every point by shifts[k]
+    normalised units along x; one-hot features, so each cell matches only itself."""
+    iterations = []
+    for shift in shifts:
+        field = identity_field(1, 4, 4)[0]
+        field[4] += shift
+        iterations.append(Iteration(field, torch.full((4, 4), 0.75), 8))
+    features = torch.eye(16).reshape(16, 4, 4)
+    return CorrespondenceResult((64, 64), (64, 64), iterations, features, features.clone(),
+                                total_iterations=len(shifts) - 1, calibration=calibration)
+
+
+def test_features_of_a_settled_match_onto_the_same_cell():
+    features = point_features(_result([0.0, 0.0, 0.0]), [[7.5, 7.5], [39.5, 23.5]])  # cell centres (16 px cells)
+    settled = np.log(LOG_FLOOR)
+    # peak, step1, step2, cosine, margin, cycle, logdet, rough, motion, outside
+    assert features == pytest.approx(np.array([[0.75, settled, settled, 1.0, 0.0, settled,
+                                                0.0, settled, settled, 0.0]] * 2), abs=1e-5)
+
+
+def test_features_of_a_moving_match_onto_another_cell():
+    # the last field moves by 0.5 normalised = 16 px = one cell to the right; earlier fields by 0 and 0.25
+    features = point_features(_result([0.0, 0.25, 0.5]), [[7.5, 7.5]])[0]
+    peak, step1, step2, cosine, margin, cycle, logdet, rough, motion, outside = features
+    assert peak == pytest.approx(0.75)
+    assert step1 == pytest.approx(np.log(8 / 64 + LOG_FLOOR))  # 8 px moved since the previous update
+    assert step2 == pytest.approx(np.log(16 / 64 + LOG_FLOOR))
+    assert cosine == pytest.approx(0.0) and margin == pytest.approx(1.0)  # matched the wrong cell
+    assert cycle == pytest.approx(np.log(16 / 64 + LOG_FLOOR))  # that cell points back one cell away
+    assert logdet == pytest.approx(0.0, abs=1e-5) and rough == pytest.approx(np.log(LOG_FLOOR))  # a rigid shift
+    assert motion == pytest.approx(np.log(16 / 64 + LOG_FLOOR)) and outside == 0.0
+    corner = point_features(_result([0.0, 0.0, 0.75]), [[55.5, 7.5]])[0]  # lands 16 px beyond the right edge
+    assert corner[FEATURES.index("outside")] == pytest.approx(0.5)  # normalised units (2 = the width)
+
+
+def test_result_confidence_is_the_calibrated_probability():
+    weights = [0.0] * len(FEATURES)
+    weights[FEATURES.index("cosine")] = 2.0
+    calibration = {"features": list(FEATURES), "mean": [0.0] * len(FEATURES), "scale": [1.0] * len(FEATURES),
+                   "weights": weights, "bias": -1.0}
+    good, bad = _result([0.0, 0.0, 0.0], calibration), _result([0.0, 0.25, 0.5], calibration)
+    assert good.confidence([[7.5, 7.5]]) == pytest.approx([1 / (1 + np.exp(-1.0))])  # cosine 1
+    assert bad.confidence([[7.5, 7.5]]) == pytest.approx([1 / (1 + np.exp(1.0))])  # cosine 0
+    assert _result([0.0]).confidence([[7.5, 7.5]]) == pytest.approx([0.75])  # no calibration: the peak
+    with pytest.raises(ValueError, match="outside"):
+        good.confidence([[70, 8]])
+
+
+def test_auroc_and_review_figures_on_a_hand_counted_case():
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.2])
+    right = np.array([False, False, True, True, False])
+    # right/wrong pairs ordered correctly: 0.35 > 0.1, 0.2; 0.8 > all three -> 5 of 6
+    assert calibrate.auroc(scores, right) == pytest.approx(5 / 6)
+    assert calibrate.auroc(np.ones(5), right) == pytest.approx(0.5)  # ties count half
+    figures = calibrate.review_figures(scores, right, threshold=0.3)
+    assert figures["wrong_found_in_first_20pct"] == pytest.approx(1 / 3)  # the first point, 0.1, is wrong
+    assert figures["flagged_share"] == pytest.approx(2 / 5) and figures["wrong_caught"] == pytest.approx(2 / 3)
+
+
+def test_fit_recovers_a_known_logistic_and_the_threshold_flags_at_most_35_percent():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(4000, len(FEATURES)))
+    truth = 1 / (1 + np.exp(-(1.5 * features[:, 0] - 1.0 * features[:, 3] + 0.5)))
+    expected = np.zeros(len(FEATURES))
+    expected[[0, 3]] = 1.5, -1.0
+    right = rng.random(4000) < truth
+    calibration = calibrate.fit(features, right, np.array(["a", "b"] * 2000))
+    weights = np.array(calibration["weights"]) / np.array(calibration["scale"])
+    assert weights == pytest.approx(expected, abs=0.15)
+    p = probability(features, calibration)
+    assert np.abs(p - truth).mean() < 0.03
+    threshold = calibrate.choose_review_threshold(p, right)
+    assert (p < threshold).mean() <= calibrate.MAX_FLAGGED + 0.01
+    assert calibrate.auroc(p, right) > 0.75
