@@ -256,6 +256,8 @@ def test_label_studio_own_export_is_read(tmp_path):
     assert os.path.basename(first.image) == "4f2a-cat.png" and first.reviewed and first.size == (200, 100)
     assert (first.point("nose").x, first.point("nose").y) == (50.0, 50.0)  # 25.25% of 200 px, a corner origin
     assert os.path.basename(second.image) == "dog 1.png" and second.points == () and second.size is None
+    as_source = read_source(str(path), str(tmp_path / "cat.png"), (200, 100))  # the upload named <hash>-cat.png
+    assert as_source.source.point("nose").x == 50.0 and as_source.source.image == str(tmp_path / "cat.png")
     region["original_width"] = 0
     path.write_text(json.dumps(tasks))
     with pytest.raises(ValueError, match=r"project-1-at-2026.json: not a valid labelstudio file \(image size 0x100"):

@@ -179,16 +179,19 @@ def guess_format(path: str) -> str:
 def read_source(label_path, image_path: str, image_size) -> LabelSet:
     """A new project whose source is ``image_path`` with its keypoints read from ``label_path``.
 
-    When the file holds several images, the one with the source's file name is used. Points
-    outside the image raise ValueError naming the label file.
+    When the file holds several images, the one with the source's file name is used (or, for
+    Label Studio uploads, the one named ``<hash>-<file name>``). Points outside the image raise
+    ValueError naming the label file.
     """
     labels = read_labels(label_path)
     file_name = os.path.basename(os.path.normpath(os.fspath(label_path)))
     wanted = os.path.basename(image_path)
-    chosen = labels.images[0] if len(labels.images) == 1 else next(
-        (im for im in labels.images if os.path.basename(im.image) == wanted), None)
+    named = [im for im in labels.images if os.path.basename(im.image) == wanted] or [
+        im for im in labels.images if os.path.basename(im.image).endswith("-" + wanted)]  # Label Studio uploads: <hash>-name
+    chosen = labels.images[0] if len(labels.images) == 1 else named[0] if len(named) == 1 else None
     if chosen is None:
-        raise LabelFileError(f"{file_name}: holds {len(labels.images)} images and none is named {wanted}")
+        raise LabelFileError(f"{file_name}: holds {len(labels.images)} images and "
+                             + (f"{len(named)} are named {wanted}" if named else f"none is named {wanted}"))
     source = replace(chosen, image=image_path, size=tuple(image_size))
     if not any(p.visibility != ABSENT for p in source.points):
         raise LabelFileError(f"{file_name}: no keypoints for {wanted}")
