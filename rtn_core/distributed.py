@@ -56,6 +56,16 @@ def barrier() -> None:
         dist.barrier()
 
 
+def average(value: float) -> float:
+    """``value`` averaged over the processes (itself when there is one process)."""
+    if not dist.is_initialized():
+        return value
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    total = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return total.item() / dist.get_world_size()
+
+
 def stop() -> None:
     """Leave the process group (at the end of a command, so the process exits cleanly)."""
     if dist.is_initialized():

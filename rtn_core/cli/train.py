@@ -5,6 +5,7 @@ import os
 
 import torch
 
+from .. import distributed
 from ..device import choose_device
 from ..training.train import REPO, STAGES, Trainer, load_config
 
@@ -22,7 +23,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     config = load_config(args.config)
     out = args.out or os.path.join(REPO, "runs", os.path.splitext(os.path.basename(args.config))[0])
-    device = choose_device(args.device)
+    launched = distributed.launched()  # started by torchrun: DistributedDataParallel over its processes
+    device = distributed.start(args.device) if launched else choose_device(args.device)
     if device.type == "cpu" and "threads" in config["model"]:
         torch.set_num_threads(config["model"]["threads"])
     trainer = Trainer(config, out, device)
@@ -33,6 +35,8 @@ def run(args) -> int:
             init = previous
         trainer.run_stage(stage, init=init, resume=args.resume)
         init = None
+    if launched:
+        distributed.stop()
     skipped = trainer.store.failed
     print(f"images that failed to decode and were skipped: {len(skipped)}"
           + (f" (first: {skipped[0]})" if skipped else ""))

@@ -1,8 +1,12 @@
 """``python main.py train``: stage 1 on synthetic warps, stage 2 weakly supervised (DESIGN.md 2.7).
 
-Both stages read one TOML config (``configs/cpu.toml``, ``configs/gpu.toml``). Every batch is
-drawn from a generator seeded by (seed, stage, step), so a run resumed from a checkpoint sees
-the same batches as an uninterrupted one. The pretrained trunk stays frozen in stage 1; in
+Both stages read one TOML config (``configs/cpu.toml``, ``configs/gpu.toml``). Sample i of a
+step's batch is drawn from a generator seeded by (seed, stage, step, i), so a run resumed from a
+checkpoint sees the same batches as an uninterrupted one. Under ``torchrun``
+(DistributedDataParallel) the config's ``batch`` is the global batch and ``lr`` its rate: of b =
+batch / processes samples each, rank r draws samples r*b .. r*b + b - 1, so the global batch is
+the same for any number of processes and a checkpoint written under one world size resumes under
+another; rank 0 alone validates and writes files. The pretrained trunk stays frozen in stage 1; in
 stage 2 it is frozen (trunk outputs cached per image) or fine-tuned at ``trunk_lr_scale`` x lr.
 
 Outputs in ``--out``: ``<stage>_state.pt`` (model, optimiser, step: for ``--resume``),
@@ -20,9 +24,10 @@ import tomllib
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import coords
+from .. import coords, distributed
 from . import synthetic
 from ..atomic import atomic_path
 from .data import ImageStore, Photo, box_mask, imagenet_photos, list_images, pets_photos
@@ -92,27 +97,35 @@ class Trainer:
             start = state["step"]
             print(f"{stage}: resumed at step {start}")
         steps, warmup = cfg["steps"], cfg.get("warmup", 0)
+        rank, world = distributed.rank(), distributed.world_size()
+        if cfg["batch"] % world:
+            raise ValueError(f"[{stage}] batch = {cfg['batch']} (the global batch) does not split over {world} processes")
+        share = range(rank * cfg["batch"] // world, (rank + 1) * cfg["batch"] // world)
         loss_fn = self.synthetic_loss if stage == "synthetic" else self.weak_loss
+        if world > 1:  # backward averages the gradients over the processes
+            loss_fn = DistributedDataParallel(_StageLoss(self.model, loss_fn))
         self.model.train()
         self.model.backbone.eval()  # batch-norm statistics of the pretrained trunk stay as they are
-        bar = tqdm(range(start, steps), initial=start, total=steps, desc=stage, unit="step", dynamic_ncols=True)
+        bar = tqdm(range(start, steps), initial=start, total=steps, desc=stage, unit="step", dynamic_ncols=True,
+                   disable=rank != 0)
         running, began = None, time.time()
         for step in bar:
             for group in optimiser.param_groups:
                 group["lr"] = group["initial_lr"] * learning_rate_scale(step, steps, warmup)
-            rng = np.random.default_rng([self.seed, STAGES.index(stage), step])
+            rngs = [np.random.default_rng([self.seed, STAGES.index(stage), step, i]) for i in share]
             torch.manual_seed(self.seed * 1_000_003 + step)
-            loss = loss_fn(rng, cfg["batch"])
+            loss = loss_fn(rngs, len(rngs))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.get("clip", 1.0))
             optimiser.step()
-            running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
+            value = distributed.average(loss.item())
+            running = value if running is None else 0.95 * running + 0.05 * value
             bar.set_postfix(loss=f"{running:.4f}")
             done = step + 1
-            if done % cfg["checkpoint_every"] == 0 or done == steps:
+            if (done % cfg["checkpoint_every"] == 0 or done == steps) and rank == 0:
                 self._checkpoint(stage, done, optimiser, state_path)
-                record = {"stage": stage, "step": done, "loss": running,
+                record = {"stage": stage, "step": done, "loss": running, "step_loss": value, "processes": world,
                           "steps_per_s": (done - start) / (time.time() - began),
                           **self.validate(stage)}
                 self._log(record)
@@ -120,8 +133,10 @@ class Trainer:
                 self.model.train()
                 self.model.backbone.eval()
         bar.close()
-        save_rtn_weights(self.model, os.path.join(self.out, f"{stage}.safetensors"),
-                         {"stage": stage, "steps": steps, "config": self.config})
+        if rank == 0:
+            save_rtn_weights(self.model, os.path.join(self.out, f"{stage}.safetensors"),
+                             {"stage": stage, "steps": steps, "config": self.config})
+        distributed.barrier()  # the next stage on every rank starts from these files
 
     def make_optimiser(self, stage: str) -> torch.optim.Optimizer:
         """AdamW over the learned layers: all but the trunk, or only the geometric network when the
@@ -159,12 +174,13 @@ class Trainer:
     # ------------------------------------------------------------ stage 1: synthetic warps
 
     def synthetic_batch(self, rng, batch: int, paths: list[str]):
-        """(source, target) image tensors, ground-truth warps; the source side is jittered."""
+        """(source, target) image tensors, ground-truth warps; the source side is jittered.
+        ``rng``: one generator for the whole batch, or a list of one per sample."""
         sources, targets, warps = [], [], []
-        while len(targets) < batch:
-            image = self.store.get(paths[rng.integers(len(paths))])
-            if image is None:
-                continue
+        for rng in _per_sample(rng, batch):
+            image = None
+            while image is None:
+                image = self.store.get(paths[rng.integers(len(paths))])
             warp = synthetic.random_warp(rng, self.warp_params)
             source, _ = synthetic.warp_image(image, warp)
             sources.append(synthetic.photometric_jitter(source, rng))
@@ -209,12 +225,13 @@ class Trainer:
         names = sorted(groups)
         weights = np.array([len(groups[n]) for n in names], dtype=np.float64)
         pairs = []
-        while len(pairs) < batch:
-            members = groups[names[rng.choice(len(names), p=weights / weights.sum())]]
-            first, second = rng.choice(len(members), 2, replace=False)
-            pair = (members[first], members[second], bool(rng.random() < 0.5))
-            if all(self.store.get(p.path) is not None for p in pair[:2]):
-                pairs.append(pair)
+        for rng in _per_sample(rng, batch):
+            pair = None
+            while pair is None or any(self.store.get(p.path) is None for p in pair[:2]):
+                members = groups[names[rng.choice(len(names), p=weights / weights.sum())]]
+                first, second = rng.choice(len(members), 2, replace=False)
+                pair = (members[first], members[second], bool(rng.random() < 0.5))
+            pairs.append(pair)
         return pairs
 
     def _cached_taps(self, photo: Photo, flipped: bool) -> dict:
@@ -269,6 +286,20 @@ class Trainer:
         return {"val_flow_l1_px": [round(v * self.size / 2, 2) for v in flow.tolist()],
                 "val_weak_loss": round(float(np.mean(weak)), 4),
                 "val_box_hits": [round(float(v), 3) for v in np.mean(hits, axis=0)]}
+
+class _StageLoss(torch.nn.Module):
+    """A stage's loss as a module's forward, so DistributedDataParallel can wrap the model."""
+
+    def __init__(self, model: RTN, loss_fn):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, rng, batch: int) -> torch.Tensor:
+        return self.loss_fn(rng, batch)
+
+def _per_sample(rng, batch: int) -> list:
+    """One generator per sample: ``rng`` itself when it is a list, else ``batch`` times the one given."""
+    return rng if isinstance(rng, list) else [rng] * batch
 
 def learning_rate_scale(step: int, steps: int, warmup: int = 0) -> float:
     """Fraction of the peak rate at ``step``: a linear warm-up over ``warmup`` steps (so a fresh
