@@ -77,8 +77,8 @@ def read_labels(path, format_name: str | None = None) -> LabelSet:
         raise LabelFileError(f"{name}: holds no images")
     try:
         return check_labels(labels)
-    except ValueError as exc:
-        raise LabelFileError(f"{name}: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise LabelFileError(f"{name}: {_detail(exc)}") from None
 
 
 def _detail(exc: Exception) -> str:
