@@ -331,9 +331,9 @@ def test_help_lists_the_shortcuts_and_closing_mid_transfer_is_clean(make_window,
 class SlowMatcher(FakeMatcher):
     """The fake matcher, mirrored, taking a while per image pair: time to edit or switch mid-run."""
 
-    def match(self, source, target):
+    def match(self, source, target, fixed=()):
         time.sleep(0.15)
-        return super().match(source, target)
+        return super().match(source, target, fixed)
 
 
 def test_corrections_made_during_a_transfer_are_kept(make_window, qtbot, tmp_path):

@@ -74,3 +74,46 @@ def test_a_fixed_point_outside_its_image_is_refused_by_name():
     image = np.zeros((40, 60, 3), np.uint8)
     with pytest.raises(ValueError, match=r"fixed point \(10, 70\) lies outside the target image \(60x40 px\)"):
         matcher.match(image, image, fixed=[((5.0, 5.0), (10.0, 70.0))])
+
+
+def test_headless_fixed_transfer_equals_the_project_path(tmp_path):
+    """``transfer --fixed FILE`` and the Label Transfer path (a point placed by hand, then a re-run of
+    the target) give the same points; the project file keeps which point was fixed by hand."""
+    import main
+    from rtn_core.labels.formats import read_labels, read_source
+    from rtn_core.labels.project import Project, read_project
+    from rtn_core.labels.transfer import hand_fixed
+
+    cat_a, cat_b = os.path.join(SAMPLES, "cat-chelsea.png"), os.path.join(SAMPLES, "cat-pexels-20787.jpg")
+    keypoints = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "labels", "chelsea.csv")
+    fixes = tmp_path / "fixes.csv"
+    fixes.write_text("image,name,x,y\ncat-pexels-20787.jpg,nose,300.5,240.25\n")
+    out = str(tmp_path / "headless.csv")
+    assert main.main(["transfer", "--source", cat_a, "--keypoints", keypoints, "--targets", cat_b,
+                      "--format", "csv", "--out", out, "--fixed", str(fixes)]) == 0
+    headless = read_labels(out).images[1]
+
+    project = Project(read_source(keypoints, cat_a, (451, 300)))
+    project.add_targets([cat_b])
+    project.add_point(cat_b, "nose", 300.5, 240.25)  # as a drag leaves it: placed by hand
+    project.transfer(Matcher(), [cat_b])
+    dragged = project.labels.image(cat_b)
+
+    assert [(p.name, p.x, p.y, p.manual) for p in headless.points] == [(p.name, p.x, p.y, p.manual) for p in dragged.points]
+    assert headless.point("nose").manual and (headless.point("nose").x, headless.point("nose").y) == (300.5, 240.25)
+
+    project.save(str(tmp_path / "project.json"))
+    assert hand_fixed(read_project(str(tmp_path / "project.json"))) == hand_fixed(project.labels)
+    assert [p.name for p in hand_fixed(project.labels)[cat_b]] == ["nose"]
+
+
+def test_fixes_for_an_image_that_is_no_target_are_refused_by_name(tmp_path, capsys):
+    import main
+    fixes = tmp_path / "fixes.csv"
+    fixes.write_text("image,name,x,y\nsomewhere-else.jpg,nose,30,20\n")
+    keypoints = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "labels", "chelsea.csv")
+    code = main.main(["transfer", "--source", os.path.join(SAMPLES, "cat-chelsea.png"), "--keypoints", keypoints,
+                      "--targets", os.path.join(SAMPLES, "cat-pexels-20787.jpg"), "--format", "csv",
+                      "--out", str(tmp_path / "out.csv"), "--fixed", str(fixes), "--weights", ""])
+    assert code == 2
+    assert "fixed points for somewhere-else.jpg: it is not one of the targets" in capsys.readouterr().err

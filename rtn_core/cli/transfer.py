@@ -7,10 +7,10 @@ from tqdm import tqdm
 
 from .. import distributed
 from ..images import load_image
-from ..labels.formats import FORMATS, ExportOptions, check_export, read_source, write_labels
+from ..labels.formats import FORMATS, ExportOptions, check_export, read_labels, read_source, write_labels
 from ..labels.keypoints import TransferSettings
 from ..labels.sharded import transfer_sharded
-from ..labels.transfer import expand_targets, summary, transfer_into
+from ..labels.transfer import add_fixes, expand_targets, summary, transfer_into
 from ..matcher import Matcher
 
 
@@ -30,6 +30,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-fb-fraction", type=float, default=defaults.max_fb_fraction,
                         help="flag points whose forward-backward error exceeds this fraction of the "
                              f"source's longer side (default {defaults.max_fb_fraction})")
+    parser.add_argument("--fixed", metavar="FILE", help="points fixed by hand on some targets (any import "
+                        "format, images matched by file name): they are kept and pull the other points")
     parser.add_argument("--weights", help="RTN weights file (default: the shipped weights)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present, else CPU")
 
@@ -43,6 +45,8 @@ def run(args) -> int:
         raise ValueError(f"no target images in {' '.join(args.targets)}")
     options = ExportOptions(args.image_root, args.image_url)
     check_export([source_path, *targets], args.out, args.format, options)  # before minutes of matching
+    if args.fixed:
+        labels = add_fixes(labels.add_targets(targets), read_labels(args.fixed))
     if distributed.launched():  # started by torchrun: each process takes a share, rank 0 exports
         labels = transfer_sharded(labels, lambda: Matcher(weights=args.weights, device=args.device),
                                   targets, args.out, args.device)

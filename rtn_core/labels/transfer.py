@@ -33,8 +33,11 @@ def model_info(matcher) -> dict:
             "weights_hash": file_hash(weights) if weights else None}
 
 def iter_transfer(matcher, source: ImageLabels, target_paths: Iterable[str],
-                  settings: TransferSettings) -> Iterator[ImageLabels]:
+                  settings: TransferSettings, fixed: dict | None = None) -> Iterator[ImageLabels]:
     """Yield each target's fresh transfer result in turn, so a worker can stream them and stop between targets.
+
+    ``fixed``: {target path: its points fixed by hand} (:func:`hand_fixed`); the target is matched
+    with them imposed (``Matcher.match(fixed=...)``), so they pull the other points along.
 
     Raises ValueError when the source has no keypoints, ImageError (a ValueError) when it cannot be read.
     """
@@ -43,15 +46,15 @@ def iter_transfer(matcher, source: ImageLabels, target_paths: Iterable[str],
         raise ValueError(f"{os.path.basename(source.image)}: no keypoints to transfer")
     source_image = matcher.prepare(load_image(source.image))  # its backbone runs once for all targets
     for path in target_paths:
-        yield _transfer_one(matcher, source_image, source, present, path, settings)
+        yield _transfer_one(matcher, source_image, source, present, path, settings, (fixed or {}).get(path, ()))
 
 def transfer_targets(matcher, source: ImageLabels, target_paths: Iterable[str], settings: TransferSettings,
-                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None
-                     ) -> list[ImageLabels]:
+                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+                     fixed: dict | None = None) -> list[ImageLabels]:
     """Fresh transfer results for the target paths, in order; stops after the current target once ``cancelled()``."""
     target_paths = list(target_paths)
     results = []
-    for fresh in iter_transfer(matcher, source, target_paths, settings):
+    for fresh in iter_transfer(matcher, source, target_paths, settings, fixed):
         results.append(fresh)
         if progress:
             progress(len(results), len(target_paths), fresh.image)
@@ -60,9 +63,9 @@ def transfer_targets(matcher, source: ImageLabels, target_paths: Iterable[str], 
     return results
 
 def _transfer_one(matcher, source_image, source: ImageLabels, present: list[Point], path: str,
-                  settings: TransferSettings) -> ImageLabels:
+                  settings: TransferSettings, fixed_points=()) -> ImageLabels:
     try:
-        return _matched(matcher, source_image, source, present, path, settings)
+        return _matched(matcher, source_image, source, present, path, settings, fixed_points)
     except ImageError as exc:
         return ImageLabels(path, status=SKIPPED, reason=str(exc))
     except (ValueError, OSError, MemoryError, RuntimeError) as exc:  # one target's failure (e.g. out of memory) skips it
@@ -70,14 +73,16 @@ def _transfer_one(matcher, source_image, source: ImageLabels, present: list[Poin
                                                          f"{' '.join(str(exc).split())[:200]}")
 
 def _matched(matcher, source_image, source: ImageLabels, present: list[Point], path: str,
-             settings: TransferSettings) -> ImageLabels:
+             settings: TransferSettings, fixed_points=()) -> ImageLabels:
     target_image = matcher.prepare(load_image(path))
     width, height = target_image.original_size
     source_xy = np.array([[p.x, p.y] for p in present], dtype=np.float64).reshape(-1, 2)
-    forward = matcher.match(source_image, target_image)
+    by_name = {p.name: p for p in present}
+    fixes = [((by_name[p.name].x, by_name[p.name].y), (p.x, p.y)) for p in fixed_points if p.name in by_name]
+    forward = matcher.match(source_image, target_image, fixed=fixes)
     target_xy = np.clip(forward.map_points(source_xy), -0.5, [width - 0.5, height - 0.5])
     confidence = forward.confidence(source_xy)
-    returned = matcher.match(target_image, source_image).map_points(target_xy)
+    returned = matcher.match(target_image, source_image, fixed=[(b, a) for a, b in fixes]).map_points(target_xy)
     fb_error = np.linalg.norm(returned - source_xy, axis=1)
     points = tuple(Point(p.name, round(float(x), 3), round(float(y), 3), VISIBLE, round(float(c), 4),
                          round(float(e), 3))
@@ -93,8 +98,33 @@ def transfer_into(labels: LabelSet, matcher, target_paths: Iterable[str] | None 
     target_paths = list(target_paths or [])
     labels = labels.add_targets(target_paths)
     paths = target_paths or [t.image for t in labels.targets if not t.reviewed]
-    results = transfer_targets(matcher, labels.source, paths, labels.settings, progress, cancelled)
+    results = transfer_targets(matcher, labels.source, paths, labels.settings, progress, cancelled,
+                               hand_fixed(labels))
     return apply_results(labels, results, model_info(matcher))
+
+
+def add_fixes(labels: LabelSet, fixes: LabelSet) -> LabelSet:
+    """``labels`` with the points of ``fixes`` (e.g. a label file, ``formats.read_labels``) placed by
+    hand on the targets of the same file name, so a transfer imposes them; an image of the fixes
+    that is no target, or a keypoint the source lacks, raises ValueError naming it."""
+    targets = {os.path.basename(t.image): t.image for t in labels.targets}
+    for image in fixes.images:
+        name = os.path.basename(image.image)
+        if name == os.path.basename(labels.source.image):
+            continue
+        if name not in targets:
+            raise ValueError(f"fixed points for {name}: it is not one of the targets")
+        for p in image.points:
+            if p.name not in labels.names:
+                raise ValueError(f"fixed point {p.name!r} on {name}: the source has no keypoint of that name")
+            if p.visibility != ABSENT:
+                labels = labels.add_point(targets[name], p.name, p.x, p.y, p.visibility)
+    return labels
+
+
+def hand_fixed(labels: LabelSet) -> dict:
+    """{target path: its visible points placed or corrected by hand}: the fixes a re-transfer imposes."""
+    return {t.image: tuple(p for p in t.points if p.manual and p.visibility != ABSENT) for t in labels.targets}
 
 def apply_results(labels: LabelSet, results: Iterable[ImageLabels], info: dict) -> LabelSet:
     """Merge fresh results into ``labels`` and record the model that made them.
