@@ -92,7 +92,7 @@ def to_rgb8(array: np.ndarray, channels: str = "RGB") -> np.ndarray:
     if image.size == 0:
         raise ImageError("the image has no pixels")
     if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:  # the common case: no float copy
-        return image[:, :, ::-1] if channels == "BGR" else image
+        return np.ascontiguousarray(image[:, :, ::-1]) if channels == "BGR" else image.copy()
     image = _to_unit_float(image)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
