@@ -2,7 +2,8 @@
 
 Greedy placement in screen pixels: labels are placed one after the other, each at the first of
 a few candidate spots around its point that overlaps nothing already placed (the points' dots
-and the labels before it), or at the spot that overlaps least when every spot is taken.
+and the labels before it), or at the spot that overlaps least when every spot is taken. A label
+may name the spot to try first (where it is now), so that adding a point moves few others.
 """
 from __future__ import annotations
 
@@ -32,9 +33,12 @@ def _overlap(rect: tuple[float, float, float, float], obstacles: list) -> float:
     return area
 
 
-def place_labels(points: np.ndarray, sizes: np.ndarray, dot_radius: float = 6.0) -> np.ndarray:
-    """(N, 2) screen positions of the points and (N, 2) label sizes -> (N, 2) top-left corner of
-    each label relative to its point. Earlier points get the better spots.
+def place_labels(points: np.ndarray, sizes: np.ndarray, dot_radius: float = 6.0,
+                 preferred=None) -> tuple[np.ndarray, list[int]]:
+    """(N, 2) screen positions of the points and (N, 2) label sizes -> ((N, 2) top-left corner of
+    each label relative to its point, (N,) index of its spot in :func:`candidate_offsets`).
+    Earlier points get the better spots; ``preferred`` (N,) names the spot each label tries
+    first (-1: none).
 
     Plain Python over the few points near each one: for the tens of points a view holds this is
     several times faster than numpy, whose per-call cost dominates at that size.
@@ -42,22 +46,29 @@ def place_labels(points: np.ndarray, sizes: np.ndarray, dot_radius: float = 6.0)
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
     if not len(points):
-        return np.zeros((0, 2))
+        return np.zeros((0, 2)), []
     reach = 2.0 * (sizes.max(axis=0) + GAP + 2.0 + dot_radius)  # farther points cannot interact
     apart = np.abs(points[:, None, :] - points[None, :, :])
     near = [np.flatnonzero(row).tolist() for row in (apart[..., 0] < reach[0]) & (apart[..., 1] < reach[1])]
     dots = np.hstack([points - dot_radius, points + dot_radius]).tolist()
+    preferred = [-1] * len(points) if preferred is None else list(preferred)
     placed: list = []
-    offsets = []
+    offsets, spots = [], []
     for index, ((x, y), (width, height)) in enumerate(zip(points.tolist(), sizes.tolist())):
         obstacles = [dots[j] for j in near[index]] + [placed[j] for j in near[index] if j < index]
-        best, least = None, np.inf
-        for dx, dy in candidate_offsets(width, height).tolist():
+        candidates = candidate_offsets(width, height).tolist()
+        first = preferred[index]
+        order = ([first] if 0 <= first < len(candidates) else []) + list(range(len(candidates)))
+        best, least = 0, np.inf
+        for spot in order:
+            dx, dy = candidates[spot]
             area = _overlap((x + dx, y + dy, x + dx + width, y + dy + height), obstacles)
             if area < least:
-                best, least = (dx, dy), area
+                best, least = spot, area
                 if area == 0.0:
                     break
-        offsets.append(best)
-        placed.append((x + best[0], y + best[1], x + best[0] + width, y + best[1] + height))
-    return np.array(offsets)
+        dx, dy = candidates[best]
+        offsets.append((dx, dy))
+        spots.append(best)
+        placed.append((x + dx, y + dy, x + dx + width, y + dy + height))
+    return np.array(offsets), spots

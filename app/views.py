@@ -118,6 +118,7 @@ class NumberLabel(QGraphicsRectItem):
         self.text.setBrush(LIGHT)
         self.size = (0.0, 0.0)  # the plate's width and height
         self.offset = (9.0, -20.0)  # the plate's top-left corner relative to the dot
+        self.spot = -1  # which of placement.candidate_offsets it sits at (-1: not placed yet)
 
     def set_text(self, text: str) -> None:
         self.text.setText(text)
@@ -229,7 +230,7 @@ class MarkerLayer:
         self.outlines: np.ndarray | None = None
         self._ids: list[int] = []
         self._layout = None  # the points, screen positions and label sizes the labels were placed for
-        view.view_box.sigRangeChanged.connect(self.place_labels)
+        view.view_box.sigRangeChanged.connect(self._on_zoom)
 
     def set_points(self, ids, positions, selected, texts, outlines=None) -> None:
         """Show points ``ids`` at (N, 2) ``positions`` labelled ``texts``; ``selected`` is a set of
@@ -262,8 +263,12 @@ class MarkerLayer:
             marker.label.setVisible(shown)
         self.place_labels()
 
-    def place_labels(self, *args) -> None:
-        """Move each label to a spot that covers no other label or dot at the current zoom."""
+    def _on_zoom(self, *args) -> None:
+        self.place_labels(keep=False)  # a new zoom is a new layout: every label may take its best spot
+
+    def place_labels(self, keep: bool = True) -> None:
+        """Move each label to a spot that covers no other label or dot at the current zoom; with
+        ``keep``, a label stays where it is while that spot is free (a click moves few labels)."""
         if not self.labels_shown or not self._ids:
             return
         order = sorted(range(len(self._ids)), key=lambda i: not self.markers[self._ids[i]].chosen)
@@ -274,9 +279,11 @@ class MarkerLayer:
         if layout == self._layout:  # e.g. a click's matches stored after its markers: already placed
             return
         self._layout = layout
-        offsets = place_labels(screen, sizes, CHOSEN_RADIUS + 1.5)
-        for marker, (dx, dy) in zip(markers, offsets.tolist()):
+        offsets, spots = place_labels(screen, sizes, CHOSEN_RADIUS + 1.5,
+                                      [m.label.spot for m in markers] if keep else None)
+        for marker, (dx, dy), spot in zip(markers, offsets.tolist(), spots):
             marker.label.move_to(dx, dy)
+            marker.label.spot = spot
 
     def _set_outline(self, point_id: int, outline: np.ndarray) -> None:
         if point_id not in self.outline_items:

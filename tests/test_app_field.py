@@ -78,9 +78,9 @@ def _overlaps(a, b) -> bool:
 
 
 def test_a_lone_label_sits_right_above_its_point():
-    offsets = place_labels([[200.0, 100.0]], [[40.0, 16.0]])
+    offsets, spots = place_labels([[200.0, 100.0]], [[40.0, 16.0]])
     x, y = offsets[0]
-    assert x > 0 and y + 16.0 < 0  # its whole rect is right of and above the point
+    assert x > 0 and y + 16.0 < 0 and spots == [0]  # its whole rect is right of and above the point
     np.testing.assert_allclose(offsets[0], candidate_offsets(40.0, 16.0)[0])
 
 
@@ -91,8 +91,17 @@ def test_labels_of_crowded_points_cover_neither_each_other_nor_the_points():
     usual = _rects(points, np.tile(candidate_offsets(44.0, 16.0)[0], (9, 1)), sizes)
     assert _overlaps(usual[0], usual[1])
     radius = 6.0
-    labels = _rects(points, place_labels(points, sizes, radius), sizes)
+    labels = _rects(points, place_labels(points, sizes, radius)[0], sizes)
     dots = np.hstack([points - radius, points + radius])
     for i, label in enumerate(labels):
         assert not any(_overlaps(label, dot) for dot in dots)
         assert not any(_overlaps(label, other) for other in labels[i + 1:])
+
+
+def test_a_label_keeps_its_spot_while_it_is_free():
+    sizes = [[40.0, 16.0]] * 2
+    apart = [[100.0, 100.0], [400.0, 100.0]]
+    assert place_labels(apart, sizes, preferred=[3, -1])[1] == [3, 0]  # left-below is free: it stays
+    close = [[100.0, 100.0], [125.0, 90.0]]  # the second dot sits where the first label's usual spot is
+    offsets, spots = place_labels(close, sizes, preferred=[0, -1])
+    assert spots[0] != 0 and place_labels(close, sizes)[1][0] == spots[0]
