@@ -136,7 +136,8 @@ class ProjectFiles:
                 return False
         if not self._new_project(labels):
             return False
-        self.window.status_text.setText(f"Imported {len(labels.source.points)} keypoints from {os.path.basename(path)}.")
+        self.window.status_text.setText(f"Imported {len(labels.source.points)} keypoints from "
+                                        f"{os.path.basename(path)}.")
         return True
 
     def open_sample(self) -> bool:

@@ -140,6 +140,7 @@ class ReviewNavigation:
             self.add_targets(paths)
 
     def add_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "Add every image in a folder", self.window.files.folder())
+        folder = QFileDialog.getExistingDirectory(self.window, "Add every image in a folder",
+                                                  self.window.files.folder())
         if folder:
             self.add_targets([folder])

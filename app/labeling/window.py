@@ -229,8 +229,8 @@ class LabelingWindow(QMainWindow):
     def _build_menus(self) -> None:
         n = self.actions_by_name
         menus = (("&File", ["new", "import", "open", "sample", None, "save", "save_as", "recover", None, "close"]),
-                 ("&Edit", ["undo", "redo", None, "select_all", "clear_selection", "visibility", "delete", None, "nudge_Left",
-                            "nudge_Right", "nudge_Up", "nudge_Down"]),
+                 ("&Edit", ["undo", "redo", None, "select_all", "clear_selection", "visibility", "delete", None,
+                            "nudge_Left", "nudge_Right", "nudge_Up", "nudge_Down"]),
                  ("&Targets", ["add_targets", "add_folder", "remove_target", None, "transfer", "transfer_unreviewed",
                                "transfer_current", "cancel", None, "accept", "accept_flagged", "unaccept", "next",
                                "previous", None, "worst_first"]),
