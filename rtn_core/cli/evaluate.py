@@ -9,6 +9,8 @@ from ..atomic import write_atomic
 from ..matcher import DEFAULT_INPUT_SIZE, Matcher
 from ..training.calibrate import write_reliability_png
 from ..training.evaluate import DATASETS, VALIDATION, evaluate, format_report, load_pairs
+from ..training.corrections import evaluate_fixed, format_fixed
+from ..training.cycle_check import evaluate_cycle, format_cycle
 from ..weights import file_hash
 
 
@@ -27,6 +29,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--reliability", metavar="PNG", help="write the reliability diagram here")
     parser.add_argument("--records", metavar="NPZ", help="also save every keypoint's errors and confidence "
                         "features (numpy .npz), to study the confidence without matching again")
+    parser.add_argument("--fixed", type=int, metavar="K", help="instead: fix the k worst-scored keypoints of each "
+                        "pair to the truth (k = 1..K) and print PCK of the OTHER keypoints with and without the fixes")
+    parser.add_argument("--cycle", type=int, metavar="R", help="instead: AUROC of finding wrong points by the "
+                        "confidence, by the cycle error over R other targets, and by both (image sets of the pairs)")
     parser.add_argument("--fit-confidence", metavar="FILE", help=f"{VALIDATION} only: fit the confidence "
                         "calibration on these pairs and write it (JSON) to FILE")
 
@@ -42,6 +48,8 @@ def run(args) -> int:
     if not pairs:
         raise ValueError("no pairs to evaluate")
     matcher = Matcher(weights=args.weights, device=args.device, input_size=args.input_size)
+    if args.fixed is not None or args.cycle is not None:
+        return _study(args, matcher, pairs)
     if args.schedule:
         matcher.model.schedule = parse_schedule(args.schedule, matcher.model.level_convs)
     report = {"dataset": args.dataset,
@@ -74,3 +82,17 @@ def parse_schedule(text: str, levels) -> tuple[int, ...]:
         raise ValueError(f"--schedule {text!r}: strides must be among the model's levels {sorted(levels)}")
     return schedule
 
+
+def _study(args, matcher, pairs) -> int:
+    """``--fixed K`` (corrections) or ``--cycle R`` (cycle consistency): print the figures, save the JSON."""
+    if (args.fixed if args.fixed is not None else args.cycle) < 1:
+        raise ValueError("--fixed and --cycle take a number of at least 1")
+    if args.fixed is not None:
+        report = evaluate_fixed(matcher, pairs, args.fixed)
+        print(format_fixed(report))
+    else:
+        report = evaluate_cycle(matcher, pairs, routes=args.cycle)
+        print(format_cycle(report))
+    if args.json:
+        write_atomic(args.json, json.dumps({"dataset": args.dataset, **report}, indent=2))
+    return 0
