@@ -460,5 +460,7 @@ def main(argv=None) -> int:
     import sys
     argv = sys.argv if argv is None else argv
     app = QApplication.instance() or QApplication(argv)
+    app.setApplicationName("RTN Studio")  # the main app's names: the same autosave folder, so either
+    app.setOrganizationName("RTN Studio")  # can recover a session the other left unsaved
     open_labeling_window(project_path=argv[1] if len(argv) > 1 else None)
     return app.exec()
