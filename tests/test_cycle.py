@@ -1,11 +1,11 @@
-"""Cycle consistency across targets (rtn_core.labels.cycle): known answers on translation fields."""
+"""Cycle consistency across targets (rtn_core.cycle): known answers on translation fields."""
 import numpy as np
 import torch
 
 from rtn_core.matcher import Matcher
 from rtn_core.model import identity_field
 from rtn_core.result import CorrespondenceResult, Iteration
-from rtn_core.labels.cycle import cycle_errors, routes_for
+from rtn_core.cycle import cycle_errors, routes_for
 from rtn_core.training.cycle_check import image_sets, joined_score
 from rtn_core.training.data import KeypointPair
 

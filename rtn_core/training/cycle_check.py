@@ -1,4 +1,4 @@
-"""Does the cycle score (``rtn_core.labels.cycle``) find wrong points? (``main.py evaluate --cycle R``)
+"""Does the cycle score (``rtn_core.cycle``) find wrong points? (``main.py evaluate --cycle R``)
 
 A benchmark's pairs are grouped into image sets (same subset and category: semcorr-val's 25
 StanfordExtra dogs, each PF-WILLOW sub-class's 10 images). In each set, a few images serve as the
@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..images import load_image
-from ..labels.cycle import DEFAULT_ROUTES, cycle_errors
+from ..cycle import DEFAULT_ROUTES, cycle_errors
 from .calibrate import RIGHT_WITHIN, auroc
 from .corrections import pair_keypoints
 from .data import KeypointPair
