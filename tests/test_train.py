@@ -198,3 +198,18 @@ def test_box_hits_counts_points_landing_in_the_target_box():
     assert box_hits([(box, other, False)], field[:1]) == 0.0
     field[:, 4] = 30 * 2 / 96  # shift 30 px right: columns at 52.5, 65, 77.5 px
     assert box_hits([(box, other, False)], field[:1]) == 1.0
+
+
+def test_gpu_pack_resizes_photos_and_scales_the_pets_boxes(tmp_path):
+    from tools.make_gpu_pack import pack_pets, resize_photo
+    pets = tmp_path / "pets"
+    (pets / "cats").mkdir(parents=True)
+    cv2.imwrite(str(pets / "cats" / "Abyssinian_1.jpg"), np.zeros((50, 100, 3), np.uint8))
+    (pets / "bboxes.csv").write_text("image_name,breed,species,xmin,ymin,xmax,ymax,width,height,area,"
+                                     "image_width,image_height\nAbyssinian_1,Abyssinian,cat,10,5,60,45,50,40,2000,100,50\n"
+                                     "Missing_2,Abyssinian,cat,1,1,2,2,1,1,1,100,50\n")
+    assert pack_pets(str(pets), str(tmp_path / "pack"), 64) == 1  # the missing photo is left out
+    photos = pets_photos(str(tmp_path / "pack"))
+    assert [(p.box, p.size) for p in photos] == [((6.4, 6.4, 38.4, 57.6), (64, 64))]
+    assert cv2.imread(photos[0].path).shape == (64, 64, 3)
+    assert resize_photo(str(pets / "bboxes.csv"), str(tmp_path / "x.jpg"), 64) is None  # not an image

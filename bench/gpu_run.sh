@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One script for a lent GPU machine: the CUDA tests, the benchmark and configs/gpu.toml training,
+# each under a time limit, everything written to one output folder ($OUT, else runs/gpu-out).
+#
+# Before (here):  python tools/make_gpu_pack.py            # training photos at 256 px, ~31 MB
+# On the machine: the device tool's run with carry ["runs/gpu-pack"] and timeout_s 600:
+#                 bash bench/gpu_run.sh
+# The limits add up to about 9 minutes, so with the machine's start the whole call stays inside
+# 15 minutes of device time. RESUME=1 continues runs/gpu from its last checkpoint (carry runs/gpu).
+# What comes back ($OUT, at most 8 files of 16 MiB): log.txt (the benchmark table too), train-log.jsonl and
+# the last checkpoint cut into 15 MB parts (rejoin: cat NAME.part-* > NAME).
+set -u -o pipefail
+OUT="${OUT:-runs/gpu-out}"
+PY="${PYTHON:-python3}"
+PACK=runs/gpu-pack
+RUN=runs/gpu
+mkdir -p "$OUT" "$RUN"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PACK/site${PYTHONPATH:+:$PYTHONPATH}"
+
+step() {  # step NAME SECONDS COMMAND...: run it under a time limit, log how it ended
+    local name=$1 limit=$2 start=$SECONDS
+    shift 2
+    echo "== $name (limit ${limit} s): $*"
+    timeout --signal=INT --kill-after=20 "$limit" "$@"
+    echo "== $name: exit $? after $((SECONDS - start)) s"
+}
+
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    [ -d "$PACK/imagenet-sample" ] || echo "no $PACK: run tools/make_gpu_pack.py here and carry it"
+    step lite0 60 "$PY" tools/make_gpu_pack.py --gpu-side --out "$PACK"
+    step tests 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_model.py tests/test_correlation.py
+    step bench 90 "$PY" bench/bench_model.py --device cuda --sizes 256 320
+    step train "${TRAIN_SECONDS:-300}" "$PY" main.py train --config configs/gpu.toml --stage synthetic \
+        --init resources/weights/rtn_lite0.safetensors --out "$RUN" --device cuda ${RESUME:+--resume}
+} 2>&1 | tee "$OUT/log.txt"
+
+[ -f "$RUN/log.jsonl" ] && cp "$RUN/log.jsonl" "$OUT/train-log.jsonl"
+last=$(ls "$RUN"/synthetic.safetensors "$RUN"/synthetic_step*.safetensors 2>/dev/null | sort | tail -1)
+if [ -n "$last" ]; then
+    split -b 15m "$last" "$OUT/$(basename "$last").part-"
+    echo "weights: $last -> $OUT/$(basename "$last").part-*" | tee -a "$OUT/log.txt"
+fi
