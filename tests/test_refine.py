@@ -117,3 +117,25 @@ def test_fixes_for_an_image_that_is_no_target_are_refused_by_name(tmp_path, caps
                       "--out", str(tmp_path / "out.csv"), "--fixed", str(fixes), "--weights", ""])
     assert code == 2
     assert "fixed points for somewhere-else.jpg: it is not one of the targets" in capsys.readouterr().err
+
+
+def test_the_label_transfer_worker_imposes_the_points_fixed_by_hand(qtbot):
+    """A re-run from the Label Transfer window (its worker) matches the target with the corrected point fixed."""
+    from app.labeling.worker import TransferWorker
+    from rtn_core.labels.formats import read_source
+    from rtn_core.labels.transfer import hand_fixed, transfer_into
+    from test_transfer import CAT_A, CAT_B, LABELS, FakeMatcher
+
+    class Recording(FakeMatcher):
+        def match(self, source, target, fixed=()):
+            calls.append(list(fixed))
+            return super().match(source, target, fixed)
+
+    calls, results = [], []
+    labels = transfer_into(read_source(os.path.join(LABELS, "chelsea.csv"), CAT_A, (451, 300)), FakeMatcher(), [CAT_B])
+    labels = labels.place_point(CAT_B, "nose", 100.0, 90.0)  # the end of a drag
+    worker = TransferWorker(matcher_factory=lambda device, weights: Recording())
+    worker.result.connect(lambda job, fresh, info: results.append(fresh))
+    worker.run(0, labels.source, [CAT_B], labels.settings, hand_fixed(labels))
+    assert calls == [[((215.5, 175.25), (100.0, 90.0))], [((100.0, 90.0), (215.5, 175.25))]]  # forward, backward
+    assert len(results) == 1 and results[0].point("nose") is not None

@@ -11,7 +11,7 @@ import os
 from PySide6.QtCore import QObject, Signal, Slot
 
 from rtn_core.labels.keypoints import PENDING, SKIPPED, ImageLabels
-from rtn_core.labels.transfer import summary
+from rtn_core.labels.transfer import hand_fixed, summary
 
 from ..workers import WorkerThread
 from .worker import TransferWorker
@@ -20,7 +20,7 @@ from .worker import TransferWorker
 class TransferRun(QObject):
     """Runs the window's transfers in a worker thread and shows their progress in its status bar."""
 
-    request_transfer = Signal(int, object, object, object)  # job, source ImageLabels, paths, settings
+    request_transfer = Signal(int, object, object, object, object)  # job, source, paths, settings, hand fixes
 
     def __init__(self, window, matcher_factory, device: str | None, weights: str | None):
         super().__init__(window)
@@ -58,7 +58,7 @@ class TransferRun(QObject):
         window.cancel_button.show()
         window.actions_by_name["cancel"].setEnabled(True)
         window.status_text.setText(f"Transferring {len(labels.source.points)} keypoints to {len(paths)} target(s)…")
-        self.request_transfer.emit(self.job, labels.source, paths, labels.settings)
+        self.request_transfer.emit(self.job, labels.source, paths, labels.settings, hand_fixed(labels))
 
     def start_unreviewed(self) -> None:
         """Transfer again to every target not accepted yet (hand corrections are kept)."""

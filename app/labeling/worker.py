@@ -32,9 +32,10 @@ class TransferWorker(QObject):
         self._info: dict = {}
         self.current_job = 0  # written by the GUI thread; a running job stops at its next check
 
-    @Slot(int, object, object, object)
-    def run(self, job: int, source: ImageLabels, paths, settings) -> None:
-        """Transfer ``source``'s keypoints to each of ``paths``, emitting one result per target."""
+    @Slot(int, object, object, object, object)
+    def run(self, job: int, source: ImageLabels, paths, settings, fixed=None) -> None:
+        """Transfer ``source``'s keypoints to each of ``paths``, emitting one result per target;
+        ``fixed``: {target path: its points fixed by hand} (``transfer.hand_fixed``), imposed."""
         if job != self.current_job:  # cancelled (or replaced) before it started
             self.finished.emit(job, True)
             return
@@ -50,15 +51,15 @@ class TransferWorker(QObject):
                     if job != self.current_job:
                         self.finished.emit(job, True)
                         return
-                    self.result.emit(job, self._transfer_one(source, path, settings), self._info)
+                    self.result.emit(job, self._transfer_one(source, path, settings, fixed), self._info)
         except Exception as exc:  # never let an exception escape into Qt's event loop
             self.failed.emit(job, report_failure(exc))
             return
         self.finished.emit(job, False)
 
-    def _transfer_one(self, source: ImageLabels, path: str, settings) -> ImageLabels:
+    def _transfer_one(self, source: ImageLabels, path: str, settings, fixed=None) -> ImageLabels:
         """One target's result; any failure on it (not only undecodable files) skips it with the reason."""
         try:
-            return next(iter_transfer(self._matcher, source, [path], settings))
+            return next(iter_transfer(self._matcher, source, [path], settings, fixed))
         except Exception as exc:
             return ImageLabels(path, status=SKIPPED, reason=report_failure(exc))
