@@ -1,5 +1,6 @@
 """Benchmark the RTN matcher: median ms per pair, per iteration and for the backbone, ms per
-label-transfer target (forward and backward match), and peak RSS.
+re-run of a pair with one fixed point (on its prepared backbone maps), ms per label-transfer target
+(forward and backward match), and peak RSS.
 
     python bench/bench_model.py [--device cpu|cuda] [--sizes 256 320] [--runs 10] [--weights FILE]
 
@@ -57,13 +58,17 @@ def measure(device: str, size: int, runs: int, weights: str | None) -> dict:
                     break
                 per_step.append(ms)
             iterations.append(sum(per_step) / len(per_step))
+    prepared = matcher.prepare(source), matcher.prepare(target)
+    fixed = [((200.0, 150.0), (300.0, 250.0))]  # one correction, re-run on the pair's prepared maps
+    refines = [timed(lambda: matcher.match(*prepared, fixed=fixed))[1] for _ in range(runs)]
     labelled = ImageLabels(source.path, source.original_size, (Point("a", 100, 120), Point("b", 300, 200)))
     target_paths = [target.path] * runs
     _, transfer_ms = timed(lambda: transfer_targets(matcher, labelled, target_paths, TransferSettings()))
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"device": str(matcher.device), "size": size, "threads": torch.get_num_threads(),
             "pair_ms": statistics.median(pairs), "iteration_ms": statistics.median(iterations),
-            "backbone_ms": statistics.median(backbones), "transfer_ms": transfer_ms / runs,
+            "backbone_ms": statistics.median(backbones), "refine_ms": statistics.median(refines),
+            "transfer_ms": transfer_ms / runs,
             "peak_rss_mb": peak_kib / 1024,
             "cuda_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if matcher.device.type == "cuda" else None}
 
@@ -84,14 +89,15 @@ def main() -> None:
         from rtn_core.device import cuda_status
         args.device = ["cpu"] + (["cuda"] if cuda_status()[0] else [])
     print(f"{'device':8} {'size':>5} {'threads':>7} {'pair ms':>8} {'iter ms':>8} {'backbone ms':>11} "
-          f"{'transfer ms':>11} {'peak RSS MB':>11}")
+          f"{'refine ms':>9} {'transfer ms':>11} {'peak RSS MB':>11}")
     for device in args.device:
         for size in args.sizes:
             command = [sys.executable, __file__, "--one", "--device", device, "--sizes", str(size),
                        "--runs", str(args.runs)] + (["--weights", args.weights] if args.weights is not None else [])
             row = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
             print(f"{row['device']:8} {row['size']:>5} {row['threads']:>7} {row['pair_ms']:>8.1f} "
-                  f"{row['iteration_ms']:>8.1f} {row['backbone_ms']:>11.1f} {row['transfer_ms']:>11.1f} "
+                  f"{row['iteration_ms']:>8.1f} {row['backbone_ms']:>11.1f} {row['refine_ms']:>9.1f} "
+                  f"{row['transfer_ms']:>11.1f} "
                   f"{row['peak_rss_mb']:>11.0f}"
                   + (f"   CUDA peak {row['cuda_peak_mb']:.0f} MB" if row["cuda_peak_mb"] else ""))
 
