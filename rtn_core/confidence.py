@@ -1,10 +1,12 @@
 """Per-point confidence of a match: the probability that it is right, from cheap features.
 
-Each matched point gets a few features that cost no second match (FEATURES, below); a logistic
-calibration fitted on the semcorr-val validation set (``main.py evaluate --fit-confidence``)
-turns them into the probability that the point lands within 0.10 of the object's size of the
-truth. The calibration is a small JSON file beside the weights it was fitted for
-(``<weights>.confidence.json``); without one the score is the raw window-softmax peak.
+Each matched point gets a few features (FEATURES, below); the only costly one, the
+forward-backward check, reuses the backbone maps and runs only the recurrent updates backwards
+(``Matcher``). A logistic calibration fitted on the semcorr-val validation set (``main.py
+evaluate --fit-confidence``) turns them into the probability that the point lands within 0.10 of
+the object's size of the truth. It lives in the inference settings beside the weights they were
+chosen for (``<weights>.inference.json``: ``schedule``, ``confidence``); without one the score is
+the raw window-softmax peak.
 """
 from __future__ import annotations
 
@@ -26,27 +28,32 @@ from . import coords
 # log distance of the matches of the points one cell away from where the local affine puts
 # them (a torn field);
 # motion: log distance moved (long moves fail more often); outside: how far the match lies
-# beyond the target's edge.
-FEATURES = ("peak", "step1", "step2", "cosine", "margin", "cycle", "logdet", "rough", "motion", "outside")
+# beyond the target's edge; fb: log distance from the point to where the backward field takes
+# its match (the forward-backward check; the calibration's mean where there is no backward field).
+FEATURES = ("peak", "step1", "step2", "cosine", "margin", "cycle", "logdet", "rough", "motion", "outside", "fb")
 HIGHER_IS_BETTER = {"peak": 1, "step1": -1, "step2": -1, "cosine": 1, "margin": -1, "cycle": -1,
-                    "logdet": -1, "rough": -1, "motion": -1, "outside": -1}  # signs, for measuring each alone
+                    "logdet": -1, "rough": -1, "motion": -1, "outside": -1, "fb": -1}  # signs, to measure each alone
 LOG_FLOOR = 0.01  # distances are in units of the image's longer side; log(d + floor)
 
 
-def calibration_path(weights: str) -> str:
-    return os.path.splitext(weights)[0] + ".confidence.json"
+def settings_path(weights: str) -> str:
+    return os.path.splitext(weights)[0] + ".inference.json"
 
 
-def load_calibration(weights: str | None) -> dict | None:
-    """The calibration beside ``weights``, or None when there is none."""
-    if not weights or not os.path.isfile(calibration_path(weights)):
-        return None
-    with open(calibration_path(weights)) as handle:
-        calibration = json.load(handle)
-    if calibration.get("features") != list(FEATURES):
-        raise ValueError(f"{calibration_path(weights)}: features {calibration.get('features')} are not "
-                         f"this version's {list(FEATURES)}")
-    return calibration
+def load_settings(weights: str | None) -> dict:
+    """The inference settings beside ``weights`` (``schedule``, ``confidence``), or {}."""
+    path = settings_path(weights) if weights else ""
+    if not path or not os.path.isfile(path):
+        return {}
+    try:
+        with open(path) as handle:
+            settings = json.load(handle)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the inference settings ({exc})") from None
+    features = settings.get("confidence", {}).get("features", list(FEATURES))
+    if features != list(FEATURES):
+        raise ValueError(f"{path}: confidence features {features} are not this version's {list(FEATURES)}")
+    return settings
 
 
 def point_features(result, points, iteration: int = -1) -> np.ndarray:
@@ -59,6 +66,7 @@ def point_features(result, points, iteration: int = -1) -> np.ndarray:
     peak = result.iterations[k].confidence[None]
     columns = [sample_map(peak, pts, result.source_size)[:, 0], step1, step2]
     columns += _feature_columns(result, pts, matches[0]) + _field_columns(result, pts, matches[0], k)
+    columns.append(_forward_backward(result, pts, matches[0]))
     return np.stack(columns, axis=1).astype(np.float64)
 
 
@@ -99,9 +107,20 @@ def _field_columns(result, pts: np.ndarray, matches: np.ndarray, k: int) -> list
     return [logdet, rough, motion, outside]
 
 
+def _forward_backward(result, pts: np.ndarray, matches: np.ndarray) -> np.ndarray:
+    """fb (NaN without a backward field)."""
+    if result.backward is None:
+        return np.full(len(pts), np.nan)
+    target_n = coords.pixels_to_normalised(torch.from_numpy(matches).float(), result.target_size)
+    back_n = target_n + sample_map(result.backward.field, matches, result.target_size)[:, 4:6]
+    back = coords.normalised_to_pixels(back_n, result.source_size).numpy()
+    return np.log(np.linalg.norm(back - pts, axis=1) / float(max(result.source_size)) + LOG_FLOOR)
+
+
 def probability(features: np.ndarray, calibration: dict) -> np.ndarray:
-    """(N,) probability of being right from (N, F) features, by the logistic calibration."""
-    z = (features - np.asarray(calibration["mean"])) / np.asarray(calibration["scale"])
+    """(N,) probability of being right from (N, F) features, by the logistic calibration; a
+    missing (NaN) feature counts as its mean."""
+    z = np.nan_to_num((features - np.asarray(calibration["mean"])) / np.asarray(calibration["scale"]))
     return 1.0 / (1.0 + np.exp(-(z @ np.asarray(calibration["weights"]) + calibration["bias"])))
 
 

@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 import torch
 
-from .confidence import load_calibration
+from .confidence import load_settings
 from .device import choose_device
 from .images import LoadedImage, as_loaded
-from .model import RTN, window_softmax
+from .model import DEFAULT_SCHEDULE, RTN, window_softmax
 from .refine import DEFAULT_FALLOFF, fixed_constraint
 from .result import CorrespondenceResult, Iteration
 from .weights import DEFAULT_WEIGHTS, load_rtn_weights
@@ -46,8 +46,10 @@ class Matcher:
         if weights is None and os.path.isfile(DEFAULT_WEIGHTS):
             weights = DEFAULT_WEIGHTS
         self.weights = weights or None
-        self.calibration = load_calibration(self.weights)  # per-point confidence fitted for these weights
-        self.model = RTN(backbone, backbone_weights)
+        # settings chosen on semcorr-val with these weights: the updates run and the confidence
+        settings = load_settings(self.weights)
+        self.calibration = settings.get("confidence")
+        self.model = RTN(backbone, backbone_weights, schedule=settings.get("schedule", DEFAULT_SCHEDULE))
         if self.weights:
             load_rtn_weights(self.model, self.weights)
         self.model.to(self.device).eval()
@@ -107,7 +109,17 @@ class Matcher:
                 confidence = window_softmax(step.correlation).amax(dim=1)[0]
                 iteration = Iteration(step.field[0].float().cpu(), confidence.float().cpu(), step.stride)
                 result = dataclasses.replace(result, iterations=result.iterations + [iteration])
+                if result.complete:
+                    result = dataclasses.replace(result, backward=self._backward(source, target, target_features))
                 yield result
+
+    def _backward(self, source, target, target_features) -> Iteration:
+        """The target-to-source field after the whole schedule, for the confidence's
+        forward-backward check (the backbone maps are reused: only the updates cost)."""
+        finest = {min(self.model.schedule): target_features}
+        *_, last = self.model.iterate_features(target.features, source.features, finest)
+        peak = window_softmax(last.correlation).amax(dim=1)[0]
+        return Iteration(last.field[0].float().cpu(), peak.float().cpu(), last.stride)
 
     def warm_up(self) -> None:
         """One small run, so the first real match does not pay for lazy initialisation."""

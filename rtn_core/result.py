@@ -39,6 +39,7 @@ class CorrespondenceResult:
     device: str = "cpu"
     total_iterations: int = 0  # how many updates the full run makes (the stream may be partial)
     calibration: dict | None = None  # rtn_core.confidence calibration fitted for these weights
+    backward: Iteration | None = None  # target-to-source field of the complete run (on the target grid)
 
     @property
     def last(self) -> int:

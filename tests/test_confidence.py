@@ -1,5 +1,7 @@
 """Per-point confidence: its features on a constructed result, the calibration, and the figures
 that measure it (AUROC, worst-first review, flags)."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -10,31 +12,37 @@ from rtn_core.result import CorrespondenceResult, Iteration
 from rtn_core.training import calibrate
 
 
-def _result(shifts, calibration=None):
+def _result(shifts, calibration=None, back=None):
     """A 4 x 4-cell result on 64 x 64 px images whose k-th field moves every point by shifts[k]
-    normalised units along x; one-hot features, so each cell matches only itself."""
+    normalised units along x (the backward field by ``back``); one-hot features, so each cell
+    matches only itself."""
     iterations = []
     for shift in shifts:
         field = identity_field(1, 4, 4)[0]
         field[4] += shift
         iterations.append(Iteration(field, torch.full((4, 4), 0.75), 8))
     features = torch.eye(16).reshape(16, 4, 4)
+    backward = None
+    if back is not None:
+        field = identity_field(1, 4, 4)[0]
+        field[4] += back
+        backward = Iteration(field, torch.ones(4, 4), 8)
     return CorrespondenceResult((64, 64), (64, 64), iterations, features, features.clone(),
-                                total_iterations=len(shifts) - 1, calibration=calibration)
+                                total_iterations=len(shifts) - 1, calibration=calibration, backward=backward)
 
 
 def test_features_of_a_settled_match_onto_the_same_cell():
     features = point_features(_result([0.0, 0.0, 0.0]), [[7.5, 7.5], [39.5, 23.5]])  # cell centres (16 px cells)
     settled = np.log(LOG_FLOOR)
-    # peak, step1, step2, cosine, margin, cycle, logdet, rough, motion, outside
+    # peak, step1, step2, cosine, margin, cycle, logdet, rough, motion, outside, fb
     assert features == pytest.approx(np.array([[0.75, settled, settled, 1.0, 0.0, settled,
-                                                0.0, settled, settled, 0.0]] * 2), abs=1e-5)
+                                                0.0, settled, settled, 0.0, np.nan]] * 2), abs=1e-5, nan_ok=True)
 
 
 def test_features_of_a_moving_match_onto_another_cell():
     # the last field moves by 0.5 normalised = 16 px = one cell to the right; earlier fields by 0 and 0.25
-    features = point_features(_result([0.0, 0.25, 0.5]), [[7.5, 7.5]])[0]
-    peak, step1, step2, cosine, margin, cycle, logdet, rough, motion, outside = features
+    features = point_features(_result([0.0, 0.25, 0.5], back=-0.25), [[7.5, 7.5]])[0]
+    peak, step1, step2, cosine, margin, cycle, logdet, rough, motion, outside, fb = features
     assert peak == pytest.approx(0.75)
     assert step1 == pytest.approx(np.log(8 / 64 + LOG_FLOOR))  # 8 px moved since the previous update
     assert step2 == pytest.approx(np.log(16 / 64 + LOG_FLOOR))
@@ -42,6 +50,8 @@ def test_features_of_a_moving_match_onto_another_cell():
     assert cycle == pytest.approx(np.log(16 / 64 + LOG_FLOOR))  # that cell points back one cell away
     assert logdet == pytest.approx(0.0, abs=1e-5) and rough == pytest.approx(np.log(LOG_FLOOR))  # a rigid shift
     assert motion == pytest.approx(np.log(16 / 64 + LOG_FLOOR)) and outside == 0.0
+    assert fb == pytest.approx(np.log(8 / 64 + LOG_FLOOR))  # the backward field brings it back 8 px short
+    assert point_features(_result([0.0, 0.25, 0.5], back=-0.5), [[7.5, 7.5]])[0, -1] == pytest.approx(np.log(LOG_FLOOR))
     corner = point_features(_result([0.0, 0.0, 0.75]), [[55.5, 7.5]])[0]  # lands 16 px beyond the right edge
     assert corner[FEATURES.index("outside")] == pytest.approx(0.5)  # normalised units (2 = the width)
 
@@ -55,6 +65,8 @@ def test_result_confidence_is_the_calibrated_probability():
     assert good.confidence([[7.5, 7.5]]) == pytest.approx([1 / (1 + np.exp(-1.0))])  # cosine 1
     assert bad.confidence([[7.5, 7.5]]) == pytest.approx([1 / (1 + np.exp(1.0))])  # cosine 0
     assert _result([0.0]).confidence([[7.5, 7.5]]) == pytest.approx([0.75])  # no calibration: the peak
+    weights[FEATURES.index("fb")] = -1.0  # no backward field: fb counts as its mean (0 here)
+    assert _result([0.0, 0.0, 0.0], calibration).confidence([[7.5, 7.5]]) == pytest.approx([1 / (1 + np.exp(-1.0))])
     with pytest.raises(ValueError, match="outside"):
         good.confidence([[70, 8]])
 
@@ -85,3 +97,21 @@ def test_fit_recovers_a_known_logistic_and_the_threshold_flags_at_most_35_percen
     threshold = calibrate.choose_review_threshold(p, right)
     assert (p < threshold).mean() <= calibrate.MAX_FLAGGED + 0.01
     assert calibrate.auroc(p, right) > 0.75
+
+
+def test_the_matcher_reads_its_schedule_and_confidence_beside_the_weights(tmp_path):
+    from rtn_core.matcher import Matcher
+    from rtn_core.weights import save_rtn_weights
+    weights = str(tmp_path / "w.safetensors")
+    save_rtn_weights(Matcher(weights="").model, weights)
+    calibration = {"features": list(FEATURES), "mean": [0.0] * len(FEATURES), "scale": [1.0] * len(FEATURES),
+                   "weights": [0.0] * len(FEATURES), "bias": 2.0}
+    (tmp_path / "w.inference.json").write_text(json.dumps({"schedule": [16, 8, 8], "confidence": calibration}))
+    matcher = Matcher(weights=weights, device="cpu")
+    result = matcher.match(np.zeros((64, 48, 3), np.uint8), np.zeros((40, 64, 3), np.uint8))
+    assert len(result.iterations) == 4 and result.complete and result.backward is not None
+    assert result.backward.field.shape[1:] == result.target_features.shape[1:]  # on the target's grid
+    assert result.confidence([[3, 5]]) == pytest.approx([1 / (1 + np.exp(-2.0))])
+    (tmp_path / "w.inference.json").write_text(json.dumps({"confidence": {**calibration, "features": ["peak"]}}))
+    with pytest.raises(ValueError, match="features"):
+        Matcher(weights=weights, device="cpu")

@@ -173,7 +173,9 @@ def test_evaluate_semcorr_fits_a_calibration_that_result_confidence_uses(tmp_pat
         "stanfordextra-sample", "flowweb-pascal-car", "spair71k-test"}
     means = [np.mean([s["pck"][k] for s in report["per_subset"].values()]) for k in ("0.05", "0.10", "0.15")]
     assert list(report["pck"].values()) == pytest.approx(means)
-    calibration = json.loads(fitted.read_text())
+    settings = json.loads(fitted.read_text())
+    calibration = settings["confidence"]
+    assert settings["schedule"] == [16, 16, 8, 8, 8] and settings["weights"] == "untrained"
     assert calibration["features"] == list(FEATURES) and "review_below" in calibration
     assert report["confidence"]["score"] == "calibrated probability"
     assert report["confidence"]["threshold"] == calibration["review_below"]

@@ -34,7 +34,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cycle", type=int, metavar="R", help="instead: AUROC of finding wrong points by the "
                         "confidence, by the cycle error over R other targets, and by both (image sets of the pairs)")
     parser.add_argument("--fit-confidence", metavar="FILE", help=f"{VALIDATION} only: fit the confidence "
-                        "calibration on these pairs and write it (JSON) to FILE")
+                        "calibration on these pairs and write it with the schedule to FILE, the inference settings "
+                        "(ship them beside the weights as <weights>.inference.json)")
 
 
 def run(args) -> int:
@@ -59,9 +60,9 @@ def run(args) -> int:
               **evaluate(matcher, pairs, fit_confidence=bool(args.fit_confidence), save_records=args.records)}
     print(format_report(report))
     if args.fit_confidence:
-        calibration = {**report.pop("calibration"), "fitted_on": f"{args.dataset} ({report['pairs']} pairs)",
-                       "weights": report["weights"], "input_size": args.input_size}
-        write_atomic(args.fit_confidence, json.dumps(calibration, indent=2))
+        settings = {"weights": report["weights"], "schedule": report["schedule"],
+                    "confidence": {**report.pop("calibration"), "fitted_on": f"{args.dataset} ({report['pairs']} pairs)"}}
+        write_atomic(args.fit_confidence, json.dumps(settings, indent=2))
     if args.json:
         write_atomic(args.json, json.dumps(report, indent=2))
     png = args.reliability or (os.path.splitext(args.json)[0] + ".png" if args.json else None)
