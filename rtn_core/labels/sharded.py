@@ -102,6 +102,14 @@ def read_shards(folder: str) -> dict[int, ImageLabels]:
     return results
 
 
+def _peak_rss_mb() -> float:
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return float("nan")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def _complete_lines(path: str) -> list[str]:
     with open(path, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
@@ -124,7 +132,7 @@ def _transfer_share(matcher, labels: LabelSet, targets: list[str], mine: list[in
             os.fsync(handle.fileno())
             if time.time() - last >= PROGRESS_EVERY_S or done == len(mine):
                 last = time.time()
-                print(f"{name} {done}/{len(mine)} targets, {done / max(last - began, 1e-9):.2f} images/s",
-                      file=sys.stderr, flush=True)
+                print(f"{name} {done}/{len(mine)} targets, {done / max(last - began, 1e-9):.2f} images/s, "
+                      f"peak RSS {_peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
     if not mine:
         print(f"{name} nothing left to do", file=sys.stderr, flush=True)
