@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
+
 from PySide6.QtCore import QEvent, QRectF, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QGridLayout, QLabel, QMainWindow, QMessageBox,
@@ -23,7 +25,7 @@ from .match_run import MatchRun
 from .overlays import Overlays
 from .pair import RESOURCES, SAMPLE_PAIR, Pair
 from .playback import Playback
-from .points import MATCHED, SELECTED, PointList
+from .points import MATCHED, REMOVED, RESTORED, SELECTED, PointList
 from .points_table import PointsTable
 from .shortcuts import describe, show_shortcuts
 from .views import ImageView, titled_panes
@@ -51,6 +53,7 @@ class MainWindow(QMainWindow):
         self._linking = False
         self._fitted: dict[ImageView, bool] = {}  # views showing their whole image, re-fitted on resize
         self.points = PointList()
+        self._run_fixes: list = []  # the corrections the current run imposes
         self.pair = Pair(self, self.settings, self.show_message, self._may_replace_source)
         self.run = MatchRun(self, matcher_factory, device or "auto", weights or "")
         self.playback = Playback(self)
@@ -59,6 +62,10 @@ class MainWindow(QMainWindow):
         self.drag = MarkerDrag(self.source_view, lambda: ([p.id for p in self.points.points],
                                                           self.points.source_array()),
                                lambda point_id: self.points.select({point_id}), self.points.move)
+        # a match dragged on the target is a correction: the field re-settles from it on release
+        self.target_drag = MarkerDrag(self.target_view, self._matched_markers,
+                                      lambda point_id: self.points.select({point_id}), self.points.fix,
+                                      lambda point_id: self.start_match())
         self.exports = ExportActions(self, self.settings, self.show_message, self.points, self.pair, self.run,
                                      self.playback)
         self._build_actions()
@@ -239,6 +246,7 @@ class MainWindow(QMainWindow):
             self._fitted[self.source_view] = True
             self.points.reset()
         if target is not None:
+            self.points.unfix_all()  # corrections belong to the old target
             self.target_view.set_image(target)
             self.target_title.setText(_image_title("Target", target))
             self._fitted[self.target_view] = True
@@ -261,7 +269,8 @@ class MainWindow(QMainWindow):
         if self.pair.source is None or self.pair.target is None:
             return
         self.playback.reset()
-        self.run.start(self.pair.source, self.pair.target)
+        self._run_fixes = self.points.fixes()
+        self.run.start(self.pair.source, self.pair.target, self._run_fixes)
         self.overlays.reset()
 
     def set_device(self, key: str) -> None:
@@ -302,6 +311,13 @@ class MainWindow(QMainWindow):
     def _on_points_changed(self, kind: str) -> None:
         if kind not in (MATCHED, SELECTED):  # an edit: the undo history changed
             self._update_undo_actions()
+        if kind in (RESTORED, REMOVED) and self.points.fixes() != self._run_fixes:
+            self.start_match()  # a fix undone, redone or deleted: re-settle without (with) it
+
+    def _matched_markers(self):
+        """(ids, (N, 2) target positions) of the points with a match: the markers a drag can take."""
+        matched = [p for p in self.points.points if p.target is not None]
+        return [p.id for p in matched], np.array([p.target for p in matched], np.float64).reshape(-1, 2)
 
     def _update_undo_actions(self) -> None:
         for action, verb, what in ((self.undo_action, "Undo", self.points.undo_text()),

@@ -14,11 +14,12 @@ HIT_RADIUS_PX = 9.0  # a press this close to a marker's centre (screen pixels) t
 class MarkerDrag(QObject):
     """Watches ``view``'s mouse: ``markers()`` gives (ids, (N, 2) image positions) of the markers
     that can be taken; ``select(id)`` on a press, ``move(id, x, y, merge)`` while dragging, where
-    ``merge`` is False for the first move of a drag and True after."""
+    ``merge`` is False for the first move of a drag and True after; ``release(id)`` (optional) when
+    a drag that moved ends."""
 
-    def __init__(self, view: ImageView, markers, select, move):
+    def __init__(self, view: ImageView, markers, select, move, release=None):
         super().__init__(view)
-        self.view, self.markers, self.select, self.move = view, markers, select, move
+        self.view, self.markers, self.select, self.move, self.release = view, markers, select, move, release
         self.dragging: int | None = None
         self._moved = False
         view.viewport().installEventFilter(self)
@@ -49,7 +50,9 @@ class MarkerDrag(QObject):
             self._moved = True
             return False  # the view still sees the pointer move (its hover preview follows); it never saw the press
         elif kind in (QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick) and self.dragging is not None:
-            self.dragging = None
+            dragged, self.dragging = self.dragging, None
+            if self._moved and self.release is not None:
+                self.release(dragged)
             return True
         return False
 

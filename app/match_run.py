@@ -13,7 +13,7 @@ class MatchRun(QObject):
     """The model and the current job; ``result`` is the newest snapshot of the current pair."""
 
     request_model = Signal(str, str)  # device key, weights path ("" for the default)
-    request_match = Signal(int, object, object)  # job id, source, target
+    request_match = Signal(int, object, object, object)  # job id, source, target, fixed corrections
     progressed = Signal(object)  # a new snapshot of the current job
     done = Signal()  # the current job's last iteration is in
     status = Signal(str)
@@ -77,8 +77,9 @@ class MatchRun(QObject):
         self._job += 1
         self.matcher.worker.current_job = self._job
 
-    def start(self, source, target) -> None:
-        """Match the pair from scratch; any running job stops at its next iteration."""
+    def start(self, source, target, fixed=()) -> None:
+        """Match the pair from scratch with ``fixed`` corrections ((source, target) pixels) imposed;
+        any running job stops at its next iteration."""
         self.cancel()
         self.result = None
         self.progress.setRange(0, 0)  # busy until the first iteration says how many there are
@@ -87,7 +88,7 @@ class MatchRun(QObject):
             self.status.emit("No model is loaded: choose a device in the Device menu to try again.")
             return
         self.status.emit("Matching…" if self.model_device else "Loading the model, then matching…")
-        self.request_match.emit(self._job, source, target)
+        self.request_match.emit(self._job, source, target, list(fixed))
 
     @Slot(str, float)
     def _on_model_ready(self, device: str, seconds: float) -> None:

@@ -204,7 +204,8 @@ class Overlays:
                                        [p.name for p in points])
         matched = [p for p in points if p.target is not None]
         self.target_markers.set_points([p.id for p in matched], [p.target for p in matched], selected,
-                                       [f"{p.name}  {p.confidence:.0%}" for p in matched],
+                                       [f"{p.name}  fixed" if p.fixed else f"{p.name}  {p.confidence:.0%}"
+                                        for p in matched],
                                        self._point_outlines if matched else None)
         for glyphs in (self.source_glyphs, self.target_glyphs):
             glyphs.setOpacity(GLYPHS_UNDER_POINTS if points else 1.0)

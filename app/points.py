@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-ADDED, REMOVED, MOVED, RENAMED, RESTORED, MATCHED, SELECTED = (
-    "added", "removed", "moved", "renamed", "restored", "matched", "selected")
+ADDED, REMOVED, MOVED, RENAMED, RESTORED, MATCHED, SELECTED, FIXED = (
+    "added", "removed", "moved", "renamed", "restored", "matched", "selected", "fixed")
 UNDO_LIMIT = 200
 
 
@@ -26,6 +26,7 @@ class Point:
     target: tuple[float, float] | None = None  # original target pixels at the shown iteration
     confidence: float | None = None
     name: str = ""
+    fixed: tuple[float, float] | None = None  # target pixels set by hand: the field is re-settled from it
 
 
 class PointList:
@@ -71,8 +72,26 @@ class PointList:
         if point is None:
             return
         self._record("move", ("move", point_id), merge)
-        point.source, point.target, point.confidence = (float(x), float(y)), None, None
+        point.source, point.target, point.confidence, point.fixed = (float(x), float(y)), None, None, None
         self._emit(MOVED)
+
+    def fix(self, point_id: int, x: float, y: float, merge: bool = False) -> None:
+        """Fix a point's match to target pixels (x, y), a correction; ``merge`` as in :meth:`move`."""
+        point = self.by_id(point_id)
+        if point is None:
+            return
+        self._record("fix", ("fix", point_id), merge)
+        point.fixed = point.target = (float(x), float(y))
+        self._emit(FIXED)
+
+    def fixes(self) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+        """(source, target) of every fixed point: the corrections a match imposes (``Matcher.stream(fixed=)``)."""
+        return [(p.source, p.fixed) for p in self.points if p.fixed is not None]
+
+    def unfix_all(self) -> None:
+        """Forget every fix, as no edit: they belonged to another target image."""
+        for point in self.points:
+            point.fixed = None
 
     def rename(self, point_id: int, name: str) -> bool:
         """Give a point a new, non-empty name not used by another point; False if refused."""
@@ -134,14 +153,14 @@ class PointList:
                 point.target = point.confidence = None
         else:
             for point, target, confidence in zip(self.points, targets, confidences, strict=True):
-                point.target = (float(target[0]), float(target[1]))
+                point.target = point.fixed or (float(target[0]), float(target[1]))
                 point.confidence = float(confidence)
         self._emit(MATCHED)
 
     # ----- undo and redo -----------------------------------------------------------------
 
     def undo_text(self) -> str | None:
-        """What :meth:`undo` would undo ('add', 'move', 'rename', 'delete', 'clear'), or None."""
+        """What :meth:`undo` would undo ('add', 'move', 'fix', 'rename', 'delete', 'clear'), or None."""
         return self._undo[-1][0] if self._undo else None
 
     def redo_text(self) -> str | None:

@@ -133,6 +133,7 @@ class MatchWorker(QObject):
         super().__init__()
         self._factory = matcher_factory
         self._matcher = None
+        self._pair, self._pair_key = None, None  # the last pair's prepared images, and whose they are
         self.current_job = MODEL_JOB  # written by the GUI thread; any other job stops at its next check
 
     @Slot(str, str)
@@ -154,9 +155,10 @@ class MatchWorker(QObject):
         self._matcher = matcher
         self.model_ready.emit(str(matcher.device), time.perf_counter() - started)
 
-    @Slot(int, object, object)
-    def run(self, job: int, source, target) -> None:
-        """Match one pair, emitting a snapshot per iteration until done or cancelled."""
+    @Slot(int, object, object, object)
+    def run(self, job: int, source, target, fixed=()) -> None:
+        """Match one pair with the ``fixed`` corrections imposed, emitting a snapshot per iteration
+        until done or cancelled; the pair's backbone maps are kept for the next run of the same pair."""
         if job != self.current_job:
             return
         if self._matcher is None:
@@ -166,7 +168,7 @@ class MatchWorker(QObject):
         started = time.perf_counter()
         try:
             with torch.inference_mode():  # thread-local: entered here, in the worker thread
-                stream = self._matcher.stream(source, target)
+                stream = self._matcher.stream(*self._prepared(source, target), fixed=fixed)
                 try:
                     for snapshot in stream:
                         if job != self.current_job:
@@ -178,6 +180,16 @@ class MatchWorker(QObject):
             self.failed.emit(job, report_failure(exc))
             return
         self.finished.emit(job, time.perf_counter() - started)
+
+    def _prepared(self, source, target) -> tuple:
+        """The pair ready to match: its backbone maps are computed once per pair of images and model."""
+        prepare = getattr(self._matcher, "prepare", None)
+        if prepare is None:
+            return source, target
+        key = (id(self._matcher), id(source), id(target))
+        if self._pair_key != key:
+            self._pair, self._pair_key = (prepare(source), prepare(target)), key
+        return self._pair
 
 
 def device_choices() -> list[tuple[str, str, bool]]:

@@ -47,7 +47,7 @@ class TurningMatcher:
     def warm_up(self) -> None:
         pass
 
-    def stream(self, source, target):
+    def stream(self, source, target, fixed=()):  # fixes are not imposed: this field is made up
         result = CorrespondenceResult(source.original_size, target.original_size,
                                       total_iterations=self.iterations)
         for k in range(self.iterations + 1):

@@ -139,3 +139,35 @@ def test_the_label_transfer_worker_imposes_the_points_fixed_by_hand(qtbot):
     worker.run(0, labels.source, [CAT_B], labels.settings, hand_fixed(labels))
     assert calls == [[((215.5, 175.25), (100.0, 90.0))], [((100.0, 90.0), (215.5, 175.25))]]  # forward, backward
     assert len(results) == 1 and results[0].point("nose") is not None
+
+
+from test_app import image_to_widget, make_window, messages, questions, shared_matcher, wait_complete, window  # noqa: E402,F401
+
+
+def test_dragging_a_match_on_the_target_resettles_the_field_and_undo_takes_it_back(window, qtbot):
+    """Main window: a target marker dragged to its right place is a fix; the field re-runs from it
+    (neighbours follow, the fixed match stays exactly put, its label says so); Ctrl+Z restores the field."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    points, view = window.points, window.target_view
+    window.add_point(150, 100)
+    window.add_point(200, 130)
+    first, second = points.points
+    before = window.run.result.map_points([first.source, second.source])
+    goal = (first.target[0] + 40.0, first.target[1] + 25.0)
+    start, end = image_to_widget(view, *first.target), image_to_widget(view, *goal)
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for step in range(1, 6):
+        QTest.mouseMove(view.viewport(), start + (end - start) * step / 5)
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    assert points.undo_text() == "fix" and first.fixed == pytest.approx(goal, abs=1.5)
+    wait_complete(qtbot, window)
+    result = window.run.result
+    assert np.linalg.norm(result.map_point(*first.source) - np.array(first.fixed)) < 0.5
+    assert np.linalg.norm(np.array(result.map_point(*second.source)) - before[1]) > 5.0  # pulled along
+    assert tuple(window.overlays.target_markers.positions[0]) == pytest.approx(first.fixed, abs=1e-6)
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the whole drag is one step
+    assert first.fixed is None or points.points[0].fixed is None
+    wait_complete(qtbot, window)
+    np.testing.assert_allclose(window.run.result.map_points([p.source for p in points.points]), before, atol=1e-3)
