@@ -82,21 +82,27 @@ def test_auroc_and_review_figures_on_a_hand_counted_case():
     assert figures["flagged_share"] == pytest.approx(2 / 5) and figures["wrong_caught"] == pytest.approx(2 / 3)
 
 
-def test_fit_recovers_a_known_logistic_and_the_threshold_flags_at_most_35_percent():
+def test_fit_recovers_a_known_logistic_drops_wrong_signs_and_flags_at_most_35_percent():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(4000, len(FEATURES)))
-    truth = 1 / (1 + np.exp(-(1.5 * features[:, 0] - 1.0 * features[:, 3] + 0.5)))
-    expected = np.zeros(len(FEATURES))
-    expected[[0, 3]] = 1.5, -1.0
+    peak, step1, margin = (FEATURES.index(n) for n in ("peak", "step1", "margin"))
+    truth = 1 / (1 + np.exp(-(1.5 * features[:, peak] - 1.0 * features[:, step1] + 0.5)))
     right = rng.random(4000) < truth
     calibration = calibrate.fit(features, right, np.array(["a", "b"] * 2000))
     weights = np.array(calibration["weights"]) / np.array(calibration["scale"])
+    expected = np.zeros(len(FEATURES))
+    expected[[peak, step1]] = 1.5, -1.0
     assert weights == pytest.approx(expected, abs=0.15)
     p = probability(features, calibration)
     assert np.abs(p - truth).mean() < 0.03
     threshold = calibrate.choose_review_threshold(p, right)
     assert (p < threshold).mean() <= calibrate.MAX_FLAGGED + 0.01
     assert calibrate.auroc(p, right) > 0.75
+    # a large margin (best cell far better than the match) predicting success: wrong sign, dropped
+    features[:, margin] = 2.0 * features[:, peak] + rng.normal(scale=0.3, size=4000)
+    refit = calibrate.fit(features, right, np.zeros(4000))
+    assert "margin" in refit["dropped"] and refit["weights"][margin] == 0.0
+    assert refit["weights"][peak] > 0 and refit["weights"][step1] < 0
 
 
 def test_the_matcher_reads_its_schedule_and_confidence_beside_the_weights(tmp_path):

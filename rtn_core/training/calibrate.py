@@ -2,7 +2,7 @@
 
 The calibration is a logistic regression of "right within alpha 0.10" on the standardised
 features, fitted on semcorr-val only, with each subset weighing the same (600 dog pairs would
-otherwise decide it alone). The review threshold is chosen on the same set by the rule in
+otherwise decide it alone); features that come out with the wrong sign are dropped. The review threshold is chosen on the same set by the rule in
 resources/weights/MODEL_CARD.md.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..atomic import write_atomic
-from ..confidence import FEATURES
+from ..confidence import FEATURES, HIGHER_IS_BETTER
 
 RIGHT_WITHIN = 0.10  # alpha: a match is "right" when within this share of the reference length
 REVIEW_SHARE = 0.20  # worst-first review: the share of points looked at first
@@ -21,15 +21,32 @@ L2 = 1e-3  # ridge on the weights: keeps the fit finite when a feature separates
 
 def fit(features: np.ndarray, right: np.ndarray, groups: np.ndarray) -> dict:
     """Logistic calibration of (N, F) ``features`` against (N,) bool ``right``; every distinct
-    ``groups`` value gets the same total weight. Newton's method (IRLS)."""
+    ``groups`` value gets the same total weight. A feature whose fitted weight has the wrong
+    sign for its meaning (``HIGHER_IS_BETTER``) is dropped (weight 0) and the rest refitted."""
     mean, scale = features.mean(0), features.std(0) + 1e-9
     x = np.c_[(features - mean) / scale, np.ones(len(features))]
     names, counts = np.unique(groups, return_counts=True)
     sample = (1.0 / counts)[np.searchsorted(names, groups)]
     sample *= len(sample) / sample.sum()
-    y = np.asarray(right, np.float64)
+    signs = np.array([HIGHER_IS_BETTER[name] for name in FEATURES] + [0])
+    active = np.ones(x.shape[1], bool)
+    while True:
+        beta = np.zeros(x.shape[1])
+        beta[active] = _logistic(x[:, active], np.asarray(right, np.float64), sample, active[:-1].sum())
+        wrong = active & (signs != 0) & (np.sign(beta) != signs)
+        if not wrong.any():
+            break
+        active &= ~wrong
+    return {"features": list(FEATURES), "mean": mean.tolist(), "scale": scale.tolist(),
+            "weights": beta[:-1].tolist(), "bias": float(beta[-1]), "right_within": RIGHT_WITHIN,
+            "dropped": [name for name, keep in zip(FEATURES, active) if not keep]}
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, sample: np.ndarray, penalised: int) -> np.ndarray:
+    """Weighted ridge logistic regression by Newton's method (IRLS); the last column (the bias)
+    is not penalised."""
     beta = np.zeros(x.shape[1])
-    ridge = L2 * len(y) * np.diag([1.0] * features.shape[1] + [0.0])
+    ridge = L2 * len(y) * np.diag([1.0] * penalised + [0.0])
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-(x @ beta)))
         gradient = x.T @ (sample * (p - y)) + ridge @ beta
@@ -38,8 +55,7 @@ def fit(features: np.ndarray, right: np.ndarray, groups: np.ndarray) -> dict:
         beta -= delta
         if np.abs(delta).max() < 1e-8:
             break
-    return {"features": list(FEATURES), "mean": mean.tolist(), "scale": scale.tolist(),
-            "weights": beta[:-1].tolist(), "bias": float(beta[-1]), "right_within": RIGHT_WITHIN}
+    return beta
 
 
 def choose_review_threshold(scores: np.ndarray, right: np.ndarray) -> float:
