@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self._fitted: dict[ImageView, bool] = {}  # views showing their whole image, re-fitted on resize
         self.points = PointList()
         self._run_fixes: list = []  # the corrections the current run imposes
+        self._replace_on_first = False  # the shown field stays up until the new run's first iteration
         self.pair = Pair(self, self.settings, self.show_message, self._may_replace_source)
         self.run = MatchRun(self, matcher_factory, device or "auto", weights or "")
         self.playback = Playback(self)
@@ -65,7 +66,7 @@ class MainWindow(QMainWindow):
         # a match dragged on the target is a correction: the field re-settles from it on release
         self.target_drag = MarkerDrag(self.target_view, self._matched_markers,
                                       lambda point_id: self.points.select({point_id}), self.points.fix,
-                                      lambda point_id: self.start_match())
+                                      lambda point_id: self.start_match(keep_shown=True))
         self.exports = ExportActions(self, self.settings, self.show_message, self.points, self.pair, self.run,
                                      self.playback)
         self._build_actions()
@@ -264,14 +265,19 @@ class MainWindow(QMainWindow):
             "Open a new source?", f"The {_count(len(self.points), 'point')} on the current source will be removed. "
             "To keep them, cancel and export them (File menu) or send them to Label Transfer (Points menu).")
 
-    def start_match(self) -> None:
-        """Match the current pair from scratch; any running job stops at its next iteration."""
+    def start_match(self, keep_shown: bool = False) -> None:
+        """Match the current pair from scratch with the points' fixes; any running job stops at its
+        next iteration. ``keep_shown`` (a re-settle after a correction) leaves the shown field up
+        until the new run's first iteration replaces it."""
         if self.pair.source is None or self.pair.target is None:
             return
-        self.playback.reset()
+        self._replace_on_first = keep_shown
+        if not keep_shown:
+            self.playback.reset()
         self._run_fixes = self.points.fixes()
         self.run.start(self.pair.source, self.pair.target, self._run_fixes)
-        self.overlays.reset()
+        if not keep_shown:
+            self.overlays.reset()
 
     def set_device(self, key: str) -> None:
         """Switch device: cancels the running job, reloads the model there and matches again."""
@@ -279,6 +285,10 @@ class MainWindow(QMainWindow):
             self.start_match()
 
     def _on_progress(self, snapshot) -> None:
+        if self._replace_on_first:
+            self._replace_on_first = False
+            self.playback.reset()
+            self.overlays.reset()
         self.overlays.set_result(snapshot)
         self.playback.set_result(snapshot)
 
@@ -312,7 +322,7 @@ class MainWindow(QMainWindow):
         if kind not in (MATCHED, SELECTED):  # an edit: the undo history changed
             self._update_undo_actions()
         if kind in (RESTORED, REMOVED) and self.points.fixes() != self._run_fixes:
-            self.start_match()  # a fix undone, redone or deleted: re-settle without (with) it
+            self.start_match(keep_shown=True)  # a fix undone, redone or deleted: re-settle without (with) it
 
     def _matched_markers(self):
         """(ids, (N, 2) target positions) of the points with a match: the markers a drag can take."""

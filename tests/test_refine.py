@@ -162,6 +162,7 @@ def test_dragging_a_match_on_the_target_resettles_the_field_and_undo_takes_it_ba
         QTest.mouseMove(view.viewport(), start + (end - start) * step / 5)
     QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
     assert points.undo_text() == "fix" and first.fixed == pytest.approx(goal, abs=1.5)
+    assert window.overlays.result is not None  # the old field stays up until the re-run's first iteration
     wait_complete(qtbot, window)
     result = window.run.result
     assert np.linalg.norm(result.map_point(*first.source) - np.array(first.fixed)) < 0.5
