@@ -5,7 +5,8 @@ StanfordExtra dogs, each PF-WILLOW sub-class's 10 images). In each set, a few im
 source of a project whose targets are the set's other images; every transferred keypoint with a
 ground truth gets its confidence (``result.confidence``), its cycle error over R routes, and
 whether it is right (within 0.10 of the PCK length). Reported: the AUROC of finding the wrong
-points by the confidence, by the cycle error, and by the two joined (:func:`joined_score`).
+points by the confidence, by the cycle error, and by the two joined (:func:`joined_score`); points
+of a two-image set (no other target to check through) are left out.
 """
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def evaluate_cycle(matcher, pairs: list[KeypointPair], sources_per_set: int = 3,
     records = cycle_records(matcher, pairs, sources_per_set, routes, progress)
 
     def figures(rows):
+        rows = rows & np.isfinite(records["cycle"])  # a set of two images has no route to check through
         right = records["right"][rows]
         confidence, cycle = records["confidence"][rows], records["cycle"][rows]
         return {"points": int(rows.sum()), "wrong": int((~right).sum()),
@@ -84,10 +86,10 @@ def evaluate_cycle(matcher, pairs: list[KeypointPair], sources_per_set: int = 3,
 
 def format_cycle(report: dict) -> str:
     """The printed AUROC table."""
-    header = f"{'':34s}{'points':>8s}{'wrong':>7s}{'confidence':>12s}{'cycle':>8s}{'joined':>8s}"
+    header = f"{'':42s}{'points':>8s}{'wrong':>7s}{'confidence':>12s}{'cycle':>8s}{'joined':>8s}"
 
     def row(name, f):
-        return (f"{name:34s}{f['points']:8d}{f['wrong']:7d}{f['auroc_confidence']:12.3f}"
+        return (f"{name:42s}{f['points']:8d}{f['wrong']:7d}{f['auroc_confidence']:12.3f}"
                 f"{f['auroc_cycle']:8.3f}{f['auroc_joined']:8.3f}")
 
     lines = [f"cycle consistency: AUROC of finding the wrong points (wrong: beyond {RIGHT_WITHIN} of L), "
