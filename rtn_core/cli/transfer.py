@@ -8,6 +8,7 @@ from tqdm import tqdm
 from .. import distributed
 from ..images import load_image
 from ..labels.formats import FORMATS, ExportOptions, check_export, read_labels, read_source, write_labels
+from ..labels.consistency import with_cycle_scores
 from ..labels.keypoints import TransferSettings
 from ..labels.sharded import transfer_sharded
 from ..labels.transfer import add_fixes, expand_targets, summary, transfer_into
@@ -32,6 +33,9 @@ def add_arguments(parser) -> None:
                              f"source's longer side (default {defaults.max_fb_fraction})")
     parser.add_argument("--fixed", metavar="FILE", help="points fixed by hand on some targets (any import "
                         "format, images matched by file name): they are kept and pull the other points")
+    parser.add_argument("--cycle", type=int, default=0, metavar="R", help="check each target's points through R "
+                        "other targets (R extra matches a target) and join the cycle error into their confidence "
+                        "(default 0: off; one process only)")
     parser.add_argument("--weights", help="RTN weights file (default: the shipped weights)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present, else CPU")
 
@@ -56,6 +60,7 @@ def run(args) -> int:
         matcher = Matcher(weights=args.weights, device=args.device)
         with tqdm(total=len(targets), unit="image", desc="transfer") as bar:
             labels = transfer_into(labels, matcher, targets, progress=lambda done, total, path: bar.update(1))
+        labels = with_cycle_scores(labels, matcher, args.cycle)
     write_labels(labels.for_export(), args.out, args.format, options)
     print(summary(labels))
     print(f"wrote {args.format} to {args.out}")

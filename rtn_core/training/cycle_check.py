@@ -16,19 +16,11 @@ import numpy as np
 from tqdm import tqdm
 
 from ..images import load_image
-from ..cycle import DEFAULT_ROUTES, cycle_errors
+from ..cycle import DEFAULT_ROUTES, cycle_errors, joined_score, routes_for
 from .calibrate import RIGHT_WITHIN, auroc
 from .corrections import pair_keypoints
 from .data import KeypointPair
 from .pck import relative_error
-
-CYCLE_SCALE = 0.05  # cycle error (share of the target's longer side) at which the joined score halves
-
-
-def joined_score(confidence: np.ndarray, cycle: np.ndarray) -> np.ndarray:
-    """The confidence discounted by the cycle error: confidence / (1 + cycle / CYCLE_SCALE)."""
-    return confidence / (1.0 + np.nan_to_num(cycle) / CYCLE_SCALE)
-
 
 def image_sets(pairs: list[KeypointPair]) -> dict[str, dict[str, dict[str, KeypointPair]]]:
     """{set name: {source path: {target path: pair}}}, a set being one subset and category."""
@@ -60,8 +52,10 @@ def cycle_records(matcher, pairs: list[KeypointPair], sources_per_set: int = 3, 
                 for index, pair in enumerate(by_target.values()):
                     points, truth, length = pair_keypoints(pair, source.original_size, targets[index].original_size)
                     right = relative_error(forward[index].map_points(points), truth, length) <= RIGHT_WITHIN
+                    landed = {j: forward[j].map_points(points)
+                              for j in [index, *routes_for(index, len(targets), routes)]}
                     rows.append((np.full(len(points), name), forward[index].confidence(points),
-                                 cycle_errors(matcher, targets, forward, points, index, routes), right))
+                                 cycle_errors(matcher, targets, landed, index, routes), right))
                 bar.update(1)
     return dict(zip(("set", "confidence", "cycle", "right"), (np.concatenate(c) for c in zip(*rows))))
 
