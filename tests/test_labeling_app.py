@@ -610,3 +610,28 @@ def test_the_window_fits_a_1366x768_screen_and_images_refit_after_resizing(make_
     image, shown = view.image_rect(), view.view_box.viewRect()
     assert shown.contains(image)  # the whole image, filling the view along one side
     assert max(image.width() / shown.width(), image.height() / shown.height()) > 0.9
+
+
+def test_a_drag_on_a_target_re_runs_it_with_the_correction_fixed_as_one_undo_step(make_window, qtbot, tmp_path):
+    calls = []
+
+    class Recording(FakeMatcher):
+        def match(self, source, target, fixed=()):
+            calls.append(list(fixed))
+            return super().match(source, target, fixed)
+
+    project = corrected_project(tmp_path)
+    window = make_window(project, matcher=Recording(confidence=0.3))  # the re-run's scores differ
+    wait_shown(qtbot, window)
+    original = project.labels
+    nose = original.image(CAT_B).point("nose")
+    start = widget_pos(window.target_view, nose.x, nose.y)
+    drag(window.target_view, start, start + QPoint(40, -25))
+    qtbot.waitUntil(lambda: len(calls) == 2 and not window.transfer.running, timeout=20_000)
+    moved = project.labels.image(CAT_B).point("nose")
+    source_nose = original.source.point("nose")
+    assert calls[0] == [((source_nose.x, source_nose.y), (moved.x, moved.y))]  # forward, the drop fixed
+    assert moved.manual and project.labels.image(CAT_B).point("left_eye").confidence == 0.3
+    assert project.undo_text == "move nose"  # the re-run folded into the drag
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert project.labels == original

@@ -74,9 +74,11 @@ class PointEdits:
         project.select(path, names)
         if len(names) == 1:
             point = project.labels.image(path).point(names[0])
-            self.window.edit(lambda p: p.place_point(path, names[0], point.x + dx, point.y + dy))
+            moved = self.window.edit(lambda p: p.place_point(path, names[0], point.x + dx, point.y + dy))
         else:
-            self.window.edit(lambda p: p.move_points(path, names, dx, dy))
+            moved = self.window.edit(lambda p: p.move_points(path, names, dx, dy))
+        if moved and layer is not self.window.source_layer:
+            self.window.transfer.resettle(path)  # the other points follow the correction
 
     def on_table_selection(self, names) -> None:
         if self.window.project is not None:

@@ -27,6 +27,7 @@ class TransferRun(QObject):
         self.window = window
         self.job = 0
         self.running = False
+        self._amend = (0, None)  # (job, labels it was started on) of a re-run after a correction
         self.worker = TransferWorker(matcher_factory, None if device in (None, "auto") else device, weights or None)
         self.worker_thread = WorkerThread(self.worker, "label-transfer")
         self.request_transfer.connect(self.worker.run)
@@ -59,6 +60,14 @@ class TransferRun(QObject):
         window.actions_by_name["cancel"].setEnabled(True)
         window.status_text.setText(f"Transferring {len(labels.source.points)} keypoints to {len(paths)} target(s)…")
         self.request_transfer.emit(self.job, labels.source, paths, labels.settings, hand_fixed(labels))
+
+    def resettle(self, path: str) -> None:
+        """Re-run target ``path`` right after a correction, its fixed points imposed; the result is
+        folded into the correction's undo step unless the labels changed meanwhile."""
+        if self.window.project is None or self.running:
+            return
+        self.start([path])
+        self._amend = (self.job, self.window.project.labels)
 
     def start_unreviewed(self) -> None:
         """Transfer again to every target not accepted yet (hand corrections are kept)."""
@@ -101,7 +110,8 @@ class TransferRun(QObject):
         window = self.window
         if job != self.job or window.project is None:
             return
-        window.project.apply_transfers([fresh], info)
+        amend = self._amend[0] == job and self._amend[1] is window.project.labels
+        window.project.apply_transfers([fresh], info, amend)
         window.progress.setValue(window.progress.value() + 1)
         window.status_text.setText(f"Transferred {os.path.basename(fresh.image)}"
                                    + (f" (skipped: {fresh.reason})" if fresh.status == SKIPPED else ""))

@@ -148,9 +148,16 @@ class Project:
         """Transfer to ``target_paths`` (default: every unreviewed target) in this thread, as one undo step."""
         self.apply("transfer", lambda labels: transfer_into(labels, matcher, target_paths, progress, cancelled))
 
-    def apply_transfers(self, results, info: dict) -> None:
-        """Merge a worker's ``transfer_targets`` results (``info`` from ``transfer.model_info``) as one undo step."""
-        self.apply(f"transfer {len(results)} images", lambda labels: apply_results(labels, results, info))
+    def apply_transfers(self, results, info: dict, amend: bool = False) -> None:
+        """Merge a worker's ``transfer_targets`` results (``info`` from ``transfer.model_info``) as one undo step;
+        ``amend`` folds them into the last step instead (a correction and the re-run it started undo together)."""
+        if not (amend and self._history.undo):
+            self.apply(f"transfer {len(results)} images", lambda labels: apply_results(labels, results, info))
+            return
+        new = apply_results(self._labels, results, info)
+        if new != self._labels:
+            self._history.redo = []
+            self._replace(new)
 
     # --- history -------------------------------------------------------------------------------
     @property
