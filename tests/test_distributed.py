@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import main
+from rtn_core.labels.formats import read_labels
 from rtn_core.labels.sharded import read_shards, work_folder
 from rtn_core.training.train import Trainer
 from test_train import tiny_data  # noqa: F401 (fixture: tiny generated training data and config)
@@ -39,19 +40,24 @@ def torchrun(*args, processes=2, **popen):
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    """Six small targets cut from the second sample photo, and the single-process COCO export."""
+    """Six small targets cut from the second sample photo, one with a point fixed by hand, and the
+    single-process COCO export."""
     folder = tmp_path_factory.mktemp("transfer")
     photo = cv2.imread(os.path.join(SAMPLES, "cat-pexels-20787.jpg"))
     for i in range(6):
         crop = photo[10 * i:10 * i + 320, 20 * i:20 * i + 480]
         cv2.imwrite(str(folder / f"target{i}.png"), cv2.resize(crop, (96, 64), interpolation=cv2.INTER_AREA))
-    args = ["transfer", "--source", SOURCE, "--keypoints", KEYPOINTS, "--targets", str(folder), "--format", "coco"]
+    (folder / "fixes.csv").write_text("image,name,x,y\ntarget2.png,nose,40.5,30.25\n")  # a point fixed by hand
+    args = ["transfer", "--source", SOURCE, "--keypoints", KEYPOINTS, "--targets", str(folder), "--format", "coco",
+            "--fixed", str(folder / "fixes.csv")]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         assert main.main(args + ["--out", str(folder / "single.json")]) == 0
     finally:
         torch.set_num_threads(threads)
+    fixed = read_labels(str(folder / "single.json")).image(str(folder / "target2.png")).point("nose")
+    assert (fixed.x, fixed.y) == pytest.approx((40.5, 30.25))
     return folder, args, (folder / "single.json").read_bytes()
 
 

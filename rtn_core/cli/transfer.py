@@ -52,15 +52,15 @@ def run(args) -> int:
     if args.fixed:
         labels = add_fixes(labels.add_targets(targets), read_labels(args.fixed))
     if distributed.launched():  # started by torchrun: each process takes a share, rank 0 exports
-        labels = transfer_sharded(labels, lambda: Matcher(weights=args.weights, device=args.device),
-                                  targets, args.out, args.device)
+        labels, matcher = transfer_sharded(labels, lambda: Matcher(weights=args.weights, device=args.device),
+                                           targets, args.out, args.device)
         if labels is None:
             return 0
     else:
         matcher = Matcher(weights=args.weights, device=args.device)
         with tqdm(total=len(targets), unit="image", desc="transfer") as bar:
             labels = transfer_into(labels, matcher, targets, progress=lambda done, total, path: bar.update(1))
-        labels = with_cycle_scores(labels, matcher, args.cycle)
+    labels = with_cycle_scores(labels, matcher, args.cycle)
     write_labels(labels.for_export(), args.out, args.format, options)
     print(summary(labels))
     print(f"wrote {args.format} to {args.out}")

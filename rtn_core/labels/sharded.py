@@ -7,7 +7,8 @@ Each rank prepares the source once and appends one line per finished target to i
 worst a torn last line, which is ignored and cut off. Rank 0 merges the shards in target
 order into the LabelSet a single-process run returns, so the export is the same file.
 A restart with the same arguments (any number of processes) skips the recorded targets;
-``run.json`` in the work folder refuses a restart with different ones. The work folder is
+``run.json`` in the work folder refuses a restart with different ones (source, keypoints, points
+fixed by hand, settings, targets, weights). The work folder is
 kept after the export; delete it to transfer the same targets again.
 """
 from __future__ import annotations
@@ -17,7 +18,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from typing import Callable
 
 import torch.distributed as dist
@@ -25,7 +25,8 @@ import torch.distributed as dist
 from .. import distributed
 from ..atomic import write_atomic
 from .keypoints import ImageLabels, LabelSet
-from .transfer import apply_results, iter_transfer, model_info
+from ..matcher import Matcher
+from .transfer import apply_results, hand_fixed, iter_transfer, model_info
 
 PROGRESS_EVERY_S = 10.0
 
@@ -36,17 +37,18 @@ def work_folder(out: str) -> str:
 
 
 def transfer_sharded(labels: LabelSet, make_matcher: Callable, targets: list[str], out: str,
-                     device: str | None = None) -> LabelSet | None:
-    """Join the torchrun process group, transfer this rank's share of ``targets``; on rank 0
-    return the merged LabelSet (what :func:`transfer_into` returns for the same targets), on
-    the other ranks None. ``make_matcher()`` is called after the process's GPU is chosen."""
+                     device: str | None = None) -> tuple[LabelSet | None, Matcher]:
+    """Join the torchrun process group, transfer this rank's share of ``targets`` (imposing the
+    points fixed by hand, as :func:`transfer_into` does); return the merged LabelSet (what
+    :func:`transfer_into` returns for the same targets) on rank 0, None on the other ranks, and
+    the matcher. ``make_matcher()`` is called after the process's GPU is chosen."""
     distributed.start(device)
     try:
         matcher = make_matcher()
         folder = work_folder(out)
         rank, world = distributed.rank(), distributed.world_size()
-        fingerprint = {"source": labels.source.to_dict(), "settings": asdict(labels.settings),
-                       "targets": list(targets), "model": model_info(matcher)}
+        labels = labels.add_targets(targets)
+        fingerprint = {"labels": labels.to_dict(), "targets": list(targets), "model": model_info(matcher)}
         verdict = [_claim(folder, fingerprint) if rank == 0 else None]
         dist.broadcast_object_list(verdict, src=0)  # (error or None, indices already finished)
         error, finished = verdict[0]
@@ -58,7 +60,7 @@ def transfer_sharded(labels: LabelSet, make_matcher: Callable, targets: list[str
                         f"[rank {rank}/{world}]")
         distributed.barrier()
         if rank != 0:
-            return None
+            return None, matcher
         results = read_shards(folder)
         missing = [targets[i] for i in range(len(targets)) if i not in results]
         if missing:
@@ -68,8 +70,7 @@ def transfer_sharded(labels: LabelSet, make_matcher: Callable, targets: list[str
         print(f"transfer: {len(targets)} targets ({len(finished)} from earlier runs), {done_now} in "
               f"{elapsed:.1f} s on {world} processes ({done_now / max(elapsed, 1e-9):.2f} images/s)",
               file=sys.stderr, flush=True)
-        return apply_results(labels.add_targets(targets), [results[i] for i in range(len(targets))],
-                             model_info(matcher))
+        return apply_results(labels, [results[i] for i in range(len(targets))], fingerprint["model"]), matcher
     finally:
         distributed.stop()
 
@@ -124,8 +125,8 @@ def _transfer_share(matcher, labels: LabelSet, targets: list[str], mine: list[in
             handle.truncate(data.rfind(b"\n") + 1)
     began = last = time.time()
     with open(shard, "a", encoding="utf-8") as handle:
-        fresh_results = iter_transfer(matcher, labels.source, [targets[i] for i in mine], labels.settings) \
-            if mine else ()
+        fresh_results = iter_transfer(matcher, labels.source, [targets[i] for i in mine], labels.settings,
+                                      hand_fixed(labels)) if mine else ()
         for done, (index, fresh) in enumerate(zip(mine, fresh_results), start=1):
             handle.write(json.dumps({"index": index, "labels": fresh.to_dict()}) + "\n")
             handle.flush()
