@@ -1,6 +1,7 @@
-"""Runs under torchrun on CPU (gloo, 2 processes spawned here on a free port): label transfer
-gives the single-process export byte for byte, also after a rank is killed and the run started
-again; training gives the single-process loss curve.
+"""Runs under torchrun on CPU (gloo, 2 processes spawned here: on one node, or as two nodes
+meeting at a rendezvous on a free port): label transfer gives the single-process export byte
+for byte, also after a rank is killed and the run started again; training gives the
+single-process loss curve, also when resumed under another number of processes.
 
 Every process runs with one torch thread (torchrun's default), the single-process runs too:
 float sums may round differently with other thread counts. The shipped weights are used
@@ -9,6 +10,7 @@ because the untrained network's learned layers are randomly initialised in each 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,11 +33,15 @@ KEYPOINTS = os.path.join(HERE, "data", "labels", "chelsea.csv")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def torchrun(*args, processes=2, **popen):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-               os.path.join(REPO, "main.py"), *args]
-    return subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **popen)
+def torchrun(*args, launch=("--standalone", "--nproc-per-node=2")):
+    command = [sys.executable, "-m", "torch.distributed.run", *launch, os.path.join(REPO, "main.py"), *args]
+    return subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +67,16 @@ def job(tmp_path_factory):
     return folder, args, (folder / "single.json").read_bytes()
 
 
-def test_two_processes_write_the_single_process_export(job):
+def test_two_nodes_of_one_process_write_the_single_process_export(job):
+    """Two torchrun launches meeting at a c10d rendezvous, as on two machines: ranks 0 and 1,
+    each with LOCAL_RANK 0."""
     folder, args, single = job
     out = folder / "two.json"
-    run = torchrun(*args, "--out", str(out))
-    _, errors = run.communicate(timeout=120)
-    assert run.returncode == 0, errors
+    launch = ("--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=localhost:{free_port()}",
+              "--rdzv-id=test")
+    nodes = [torchrun(*args, "--out", str(out), launch=launch) for _ in range(2)]
+    errors = "".join(node.communicate(timeout=120)[1] for node in nodes)
+    assert [node.returncode for node in nodes] == [0, 0], errors
     assert out.read_bytes() == single
     assert "[rank 0/2] 3/3 targets" in errors and "[rank 1/2] 3/3 targets" in errors
     assert "transfer: 6 targets (0 from earlier runs), 6 in" in errors
