@@ -2,8 +2,9 @@
 
 glibc's malloc serves large blocks (above an adaptive threshold, at most 32 MiB) straight from
 the kernel with mmap and unmaps them when freed, and trims the heap top above 128 KiB; every
-fresh activation tensor of a pass then costs page faults on first touch: 4.3 million in a batch
-of 8 pairs at 256 px, a third of its CPU time on the 2-core test machine (bench/bench_model.py).
+fresh activation tensor of a pass then costs page faults on first touch: about 530,000 in one
+pass over a batch of 8 pairs at 256 px, and 36% of its CPU time (240 against 154 ms a pair with
+this setting, one thread; ``bench/bench_throughput.py``).
 Setting the thresholds with ``mallopt`` at run time has the effect of the MALLOC_MMAP_THRESHOLD_ /
 MALLOC_TRIM_THRESHOLD_ / MALLOC_TOP_PAD_ environment variables without restarting the process.
 """
