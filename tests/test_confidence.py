@@ -121,3 +121,13 @@ def test_the_matcher_reads_its_schedule_and_confidence_beside_the_weights(tmp_pa
     (tmp_path / "w.inference.json").write_text(json.dumps({"confidence": {**calibration, "features": ["peak"]}}))
     with pytest.raises(ValueError, match="features"):
         Matcher(weights=weights, device="cpu")
+
+
+def test_the_shipped_settings_fit_the_shipped_weights_and_set_the_review_threshold():
+    from rtn_core.confidence import load_settings
+    from rtn_core.labels.keypoints import TransferSettings
+    from rtn_core.weights import DEFAULT_WEIGHTS, file_hash
+    settings = load_settings(DEFAULT_WEIGHTS)
+    assert file_hash(DEFAULT_WEIGHTS) in settings["weights"]  # fitted for exactly these weights
+    assert settings["confidence"]["fitted_on"].startswith("semcorr-val")
+    assert TransferSettings().min_confidence == round(settings["confidence"]["review_below"], 3)

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from rtn_core.labels.formats import FORMATS, ExportOptions, canonical, read_labels, read_source, write_labels
-from rtn_core.labels.keypoints import ABSENT, DONE, FB_FAIL, OCCLUDED, SKIPPED, VISIBLE, ImageLabels, Point, new_project
+from rtn_core.labels.keypoints import (ABSENT, DONE, FB_FAIL, OCCLUDED, SKIPPED, VISIBLE, ImageLabels, Point,
+                                      TransferSettings, new_project)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LABELS = os.path.join(HERE, "data", "labels")
@@ -55,7 +56,7 @@ def test_export_reads_back_equal(labels, tmp_path, format_name):
     assert [os.path.basename(im.image) for im in back.images] == ["src.png", "t1.png", "t2.jpg"]
     assert back.images[1].point("right_eye").manual and FB_FAIL in back.images[1].point("nose").flags
     assert back.images[2].point("nose") is None  # absent points are not exported
-    assert back.info["weights_hash"] == "0123456789abcdef" and back.info["settings"]["min_confidence"] == 0.1
+    assert back.info["weights_hash"] == "0123456789abcdef" and back.info["settings"]["min_confidence"] == TransferSettings().min_confidence
 
 
 @pytest.mark.parametrize("format_name", sorted(FORMATS))
