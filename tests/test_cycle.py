@@ -63,7 +63,7 @@ def test_a_projects_cycle_scores_lower_the_confidence_of_the_point_the_routes_di
     import cv2
     from rtn_core.cycle import CYCLE_SCALE
     from rtn_core.labels.consistency import with_cycle_scores
-    from rtn_core.labels.keypoints import DONE, ImageLabels, Point, new_project
+    from rtn_core.labels.keypoints import DONE, ImageLabels, Point, TransferSettings, new_project
 
     rng = np.random.default_rng(1)
     paths = []
@@ -71,7 +71,8 @@ def test_a_projects_cycle_scores_lower_the_confidence_of_the_point_the_routes_di
         paths.append(str(tmp_path / f"{name}.png"))
         cv2.imwrite(paths[-1], (rng.random((SIZE[1], SIZE[0], 3)) * 255).astype(np.uint8))
     names = ("a", "b", "c")
-    labels = new_project(ImageLabels(paths[0], SIZE, tuple(Point(n, 20.0 + 10 * i, 10.0 + 10 * i) for i, n in enumerate(names))))
+    source = ImageLabels(paths[0], SIZE, tuple(Point(n, 20.0 + 10 * i, 10.0 + 10 * i) for i, n in enumerate(names)))
+    labels = new_project(source, settings=TransferSettings(min_confidence=0.25))
     labels = labels.add_targets(paths[1:])
     for k, path in enumerate(paths[1:]):
         a_x = 30.0 if k == 0 else 20.0
@@ -88,4 +89,5 @@ def test_a_projects_cycle_scores_lower_the_confidence_of_the_point_the_routes_di
     assert confidence(paths[2], "a") == pytest.approx(0.8 / (1 + 5 / SIZE[0] / CYCLE_SCALE), abs=2e-3)
     assert confidence(paths[1], "b") == pytest.approx(0.8, abs=2e-3)
     assert checked.image(paths[2]).point("c") == labels.image(paths[2]).point("c")  # placed by hand
-    assert "low_confidence" not in checked.image(paths[1]).point("a").flags  # 0.19 > the 0.1 threshold
+    assert "low_confidence" in checked.image(paths[1]).point("a").flags  # 0.19: below 0.25 now
+    assert "low_confidence" not in checked.image(paths[2]).point("a").flags  # 0.31
