@@ -5,8 +5,8 @@ forward-backward check, reuses the backbone maps and runs only the recurrent upd
 (``Matcher``). A logistic calibration fitted on the semcorr-val validation set (``main.py
 evaluate --fit-confidence``) turns them into the probability that the point lands within 0.10 of
 the object's size of the truth. It lives in the inference settings beside the weights they were
-chosen for (``<weights>.inference.json``: ``schedule``, ``confidence``); without one the score is
-the raw window-softmax peak.
+chosen for (``<weights>.inference.json``: ``input_size``, ``schedule``, ``confidence``); without
+one the score is the raw window-softmax peak.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def settings_path(weights: str) -> str:
 
 
 def load_settings(weights: str | None) -> dict:
-    """The inference settings beside ``weights`` (``schedule``, ``confidence``), or {}."""
+    """The inference settings beside ``weights`` (``input_size``, ``schedule``, ``confidence``), or {}."""
     path = settings_path(weights) if weights else ""
     if not path or not os.path.isfile(path):
         return {}

@@ -1,8 +1,8 @@
 """Inference API: two RGB images of any size in, a :class:`CorrespondenceResult` out.
 
-Images are resized (ignoring aspect) to a square ``input_size``: 256 px, because the
-authors trained at 256, nearest-neighbour PCK of the Lite0 features is no better at 320
-(DESIGN.md 2.9: 0.43 vs 0.41 at alpha 0.10) and 256 px costs about two thirds of the time.
+Images are resized (ignoring aspect) to a square ``input_size``: by default 256 px (the
+authors trained at 256), unless the weights' inference settings (``confidence.load_settings``:
+input size, schedule and confidence chosen on semcorr-val) say otherwise.
 """
 from __future__ import annotations
 
@@ -40,17 +40,17 @@ class Matcher:
     """
 
     def __init__(self, weights: str | None = None, backbone: str = "efficientnet-lite0",
-                 device: str | None = None, input_size: int = DEFAULT_INPUT_SIZE,
+                 device: str | None = None, input_size: int | None = None,
                  backbone_weights: str | None = None):
         self.device = choose_device(device)
         keep_freed_memory()  # activations reuse freed memory instead of page-faulting afresh
-        self.input_size = input_size
         if weights is None and os.path.isfile(DEFAULT_WEIGHTS):
             weights = DEFAULT_WEIGHTS
         self.weights = weights or None
         # settings chosen on semcorr-val with these weights: the updates run and the confidence
         settings = load_settings(self.weights)
         self.calibration = settings.get("confidence")
+        self.input_size = input_size or settings.get("input_size", DEFAULT_INPUT_SIZE)
         self.model = RTN(backbone, backbone_weights, schedule=settings.get("schedule", DEFAULT_SCHEDULE))
         if self.weights:
             load_rtn_weights(self.model, self.weights)

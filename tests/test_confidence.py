@@ -112,8 +112,11 @@ def test_the_matcher_reads_its_schedule_and_confidence_beside_the_weights(tmp_pa
     save_rtn_weights(Matcher(weights="").model, weights)
     calibration = {"features": list(FEATURES), "mean": [0.0] * len(FEATURES), "scale": [1.0] * len(FEATURES),
                    "weights": [0.0] * len(FEATURES), "bias": 2.0}
-    (tmp_path / "w.inference.json").write_text(json.dumps({"schedule": [16, 8, 8], "confidence": calibration}))
+    (tmp_path / "w.inference.json").write_text(json.dumps({"input_size": 128, "schedule": [16, 8, 8],
+                                                           "confidence": calibration}))
+    assert Matcher(weights=weights, device="cpu", input_size=192).input_size == 192  # an explicit size wins
     matcher = Matcher(weights=weights, device="cpu")
+    assert matcher.input_size == 128
     result = matcher.match(np.zeros((64, 48, 3), np.uint8), np.zeros((40, 64, 3), np.uint8))
     assert len(result.iterations) == 4 and result.complete and result.backward is not None
     assert result.backward.field.shape[1:] == result.target_features.shape[1:]  # on the target's grid

@@ -6,7 +6,7 @@ import json
 import os
 
 from ..atomic import write_atomic
-from ..matcher import DEFAULT_INPUT_SIZE, Matcher
+from ..matcher import Matcher
 from ..training.calibrate import write_reliability_png
 from ..training.evaluate import DATASETS, VALIDATION, evaluate, format_report, load_pairs
 from ..training.corrections import evaluate_fixed, format_fixed
@@ -21,7 +21,8 @@ def add_arguments(parser) -> None:
                         "spair: the pair-annotation folder (default ROOT/PairAnnotation/test)")
     parser.add_argument("--limit", type=int, help="only the first N pairs")
     parser.add_argument("--weights", help="RTN weights (default: the shipped weights; '' = untrained)")
-    parser.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE, help="square network input, px")
+    parser.add_argument("--input-size", type=int, help="square network input, px (default: the weights' "
+                        "inference settings, else 256)")
     parser.add_argument("--schedule", help="strides of the recurrent updates, e.g. 16,8,8,8 (default: the model's)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON (and the reliability "
@@ -41,7 +42,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     if args.fit_confidence and args.dataset != VALIDATION:
         raise ValueError(f"the confidence is fitted on the validation set ({VALIDATION}) only, not {args.dataset}")
-    if args.input_size < 64 or args.input_size % 32:
+    if args.input_size is not None and (args.input_size < 64 or args.input_size % 32):
         raise ValueError(f"--input-size {args.input_size}: use a multiple of 32, at least 64")
     pairs = load_pairs(args.dataset, args.root, args.pairs)
     if args.limit is not None:
@@ -56,11 +57,11 @@ def run(args) -> int:
     report = {"dataset": args.dataset,
               "weights": (f"{os.path.basename(matcher.weights)} (sha256 {file_hash(matcher.weights)})"
                           if matcher.weights else "untrained"),
-              "input_size": args.input_size, "schedule": list(matcher.model.schedule),
+              "input_size": matcher.input_size, "schedule": list(matcher.model.schedule),
               **evaluate(matcher, pairs, fit_confidence=bool(args.fit_confidence), save_records=args.records)}
     print(format_report(report))
     if args.fit_confidence:
-        settings = {"weights": report["weights"], "schedule": report["schedule"],
+        settings = {"weights": report["weights"], "input_size": report["input_size"], "schedule": report["schedule"],
                     "confidence": {**report.pop("calibration"), "fitted_on": f"{args.dataset} ({report['pairs']} pairs)"}}
         write_atomic(args.fit_confidence, json.dumps(settings, indent=2))
     if args.json:

@@ -31,7 +31,7 @@ class TransferSettings:
 
     # below this the point is flagged low_confidence: the review threshold chosen on semcorr-val
     # with the shipped weights (resources/weights/rtn_lite0.inference.json, "review_below")
-    min_confidence: float = 0.243
+    min_confidence: float = 0.270
     max_fb_fraction: float = 0.05  # fb error above this fraction of the source's longer side: fb_fail
 
     def __post_init__(self):
