@@ -188,7 +188,8 @@ def test_bad_rows_visibilities_and_unknown_sizes_are_refused(tmp_path):
 def two_images(tmp_path, first="a/x.png", second="b/y.png"):
     source = ImageLabels(str(tmp_path / first), (40, 30), (Point("nose", 3, 4),))
     target = ImageLabels(str(tmp_path / second), (40, 30), (Point("nose", 5, 6, VISIBLE, 0.25, 1.0),), status=DONE)
-    return new_project(source).add_targets([target.image]).with_transfer(target).for_export()
+    settings = TransferSettings(min_confidence=0.1)  # the point's 0.25 is not flagged
+    return new_project(source, settings=settings).add_targets([target.image]).with_transfer(target).for_export()
 
 
 def test_image_names_fit_each_tool(tmp_path):
