@@ -6,7 +6,8 @@
 # On the machine: the device tool's run with carry ["runs/gpu-pack"] and timeout_s 600:
 #                 bash bench/gpu_run.sh
 # The limits add up to about 9 minutes, so with the machine's start the whole call stays inside
-# 15 minutes of device time. RESUME=1 continues runs/gpu from its last checkpoint (carry runs/gpu).
+# 15 minutes of device time. RESUME=1 continues runs/gpu from its last checkpoint (carry runs/gpu
+# too, if the working tree stays under 64 MiB).
 # What comes back ($OUT, at most 8 files of 16 MiB): log.txt (the benchmark table too), train-log.jsonl and
 # the last checkpoint cut into 15 MB parts (rejoin: cat NAME.part-* > NAME).
 set -u -o pipefail
