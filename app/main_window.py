@@ -1,6 +1,6 @@
-"""The main window: layout, menus and wiring of two image views, the points dock and the
-iteration bar; its jobs live in small objects (pair, match run, playback, overlays, exports,
-marker dragging, help).
+"""The main window: layout and wiring of two image views, the points dock and the iteration
+bar; its jobs live in small objects (pair, match run, playback, overlays, exports, marker
+dragging, help), its actions, toolbar and menus in :mod:`.main_actions`.
 
 The window owns the Qt-free :class:`PointList`; the objects report by signals and the window
 connects them: a new pair starts a run, each snapshot of the run is shown by the playback and
@@ -14,12 +14,13 @@ import sys
 import numpy as np
 
 from PySide6.QtCore import QEvent, QRectF, QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (QApplication, QDockWidget, QGridLayout, QLabel, QMainWindow, QMessageBox,
-                               QPushButton, QToolBar, QVBoxLayout, QWidget)
+                               QPushButton, QVBoxLayout, QWidget)
 
 from .export_actions import ExportActions
 from .labeling import open_labeling_window
+from .main_actions import build_actions, build_menus, build_toolbar
 from .marker_drag import MarkerDrag
 from .match_run import MatchRun
 from .overlays import Overlays
@@ -27,7 +28,6 @@ from .pair import RESOURCES, SAMPLE_PAIR, Pair
 from .playback import Playback
 from .points import MATCHED, REMOVED, RESTORED, SELECTED, PointList
 from .points_table import PointsTable
-from .shortcuts import describe, show_shortcuts
 from .views import ImageView, titled_panes
 from .workers import default_matcher, finish_abandoned
 
@@ -69,10 +69,11 @@ class MainWindow(QMainWindow):
                                       lambda point_id: self.start_match(keep_shown=True))
         self.exports = ExportActions(self, self.settings, self.show_message, self.points, self.pair, self.run,
                                      self.playback)
-        self._build_actions()
+        build_actions(self)
+        self._update_undo_actions()
         self._build_layout()
-        self._build_toolbar()
-        self._build_menus()
+        build_toolbar(self)
+        build_menus(self)
         self._connect()
         self.resize(self.default_size())
 
@@ -86,59 +87,6 @@ class MainWindow(QMainWindow):
             view.installEventFilter(self)
         self.source_title, self.target_title = QLabel("Source"), QLabel("Target")
         self.table = PointsTable(self.points)
-
-    def _action(self, text: str, what: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if slot is not None:
-            action.triggered.connect(slot)
-        if shortcut is not None:
-            action.setShortcuts([QKeySequence(key) for key in shortcut] if isinstance(shortcut, tuple)
-                                else [QKeySequence(shortcut)])
-        return describe(action, what)
-
-    def _build_actions(self) -> None:
-        a = self._action
-        self.open_actions = [
-            a("Open &Source…", "Open the source image (points are clicked on it)",
-              lambda: self.pair.open_dialog("source"), "Ctrl+1"),
-            a("Open &Target…", "Open the target image (matches appear on it)",
-              lambda: self.pair.open_dialog("target"), "Ctrl+2"),
-            a("Open &Pair…", "Open two images and choose which is the source", lambda: self.pair.open_dialog("pair"),
-              QKeySequence.StandardKey.Open)]
-        exports = (("Export Points as CSV…", "Write the points and their matches as CSV", "csv"),
-                   ("Export Points as JSON…", "Write the points and their matches as JSON", "json"),
-                   ("Export Dense Flow (.npy)…", "Write every source pixel's displacement as a NumPy array", "npy"),
-                   ("Save Window as PNG…", "Save a picture of the window", "png"))
-        self.export_actions = [a(text, what, lambda checked=False, k=kind: self.exports.dialog(k))
-                               for text, what, kind in exports]
-        self.quit_action = a("&Quit", "Close RTN Studio", self.close, QKeySequence.StandardKey.Quit)
-        self.undo_action = a("&Undo", "Undo the last point edit", self.undo, QKeySequence.StandardKey.Undo)
-        self.redo_action = a("&Redo", "Redo the last undone point edit", self.redo, ("Ctrl+Shift+Z", "Ctrl+Y"))
-        self.delete_action = a("Delete Selected", "Delete the selected points", self.points.remove_selected,
-                               QKeySequence.StandardKey.Delete)
-        self.clear_action = a("Clear All", "Delete every point (Undo brings them back)", self.clear_points)
-        self.send_action = a("&Send Points to Label Transfer", "Open Label Transfer on this pair with these points",
-                             lambda: self.open_label_transfer(require_points=True), "Ctrl+Shift+T")
-        self.labeling_action = a("&Label Transfer…", "Open the Label Transfer window on this pair and its points",
-                                 self.open_label_transfer, "Ctrl+Shift+L")
-        self.fit_action = a("Fit to window", "Show both images whole", self.fit_views, "F")
-        self.linked_zoom = a("Linked zoom", "Zoom and pan both images together", None, "L")
-        self.linked_zoom.setCheckable(True)
-        self.linked_zoom.toggled.connect(lambda on: on and self._on_range_changed(self.source_view.view_box))
-        self.help_action = a("&Keyboard Shortcuts", "List every shortcut and mouse gesture",
-                             lambda: show_shortcuts(self, self.menuBar()), QKeySequence.StandardKey.HelpContents)
-        for key, what in (("glyphs", "Show each grid square's local affine on the target"),
-                          ("arrows", "Show where each grid square moved"),
-                          ("blend", "Show the source warped onto the target"),
-                          ("heatmap", "Show the selected point's match scores over the target"),
-                          ("labels", "Show each point's name (and confidence on the target)")):
-            describe(self.overlays.toggles[key], what)
-        playback = self.playback
-        for action, what in ((playback.step_back_action, "Show the previous iteration"),
-                             (playback.step_forward_action, "Show the next iteration"),
-                             (playback.play_action, "Play or pause the iterations")):
-            describe(action, what)
-        self._update_undo_actions()
 
     def _build_layout(self) -> None:
         splitter = titled_panes((self.source_title, self.source_view), (self.target_title, self.target_view))
@@ -175,45 +123,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status_text, 1)
         self.statusBar().addPermanentWidget(self.run.progress)
         self.statusBar().addPermanentWidget(self.run.device_label)
-
-    def _build_toolbar(self) -> None:
-        toolbar = QToolBar("View")
-        toolbar.setObjectName("view-toolbar")
-        toolbar.setMovable(False)
-        toolbar.addAction(self.fit_action)
-        toolbar.addAction(self.linked_zoom)
-        toolbar.addSeparator()
-        for action in self.overlays.toggles.values():
-            toolbar.addAction(action)
-        toolbar.addWidget(self.overlays.density)
-        self.addToolBar(toolbar)
-
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addActions(self.open_actions)
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(lambda: self.pair.fill_recent_menu(self.recent_menu))
-        file_menu.addSeparator()
-        file_menu.addActions(self.export_actions)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-
-        edit_menu = self.menuBar().addMenu("&Edit")
-        edit_menu.addActions([self.undo_action, self.redo_action])
-
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addActions([self.fit_action, *self.overlays.toggles.values(), self.linked_zoom])
-        view_menu.addSeparator()
-        view_menu.addActions([self.playback.step_back_action, self.playback.play_action,
-                              self.playback.step_forward_action])
-
-        points_menu = self.menuBar().addMenu("&Points")
-        points_menu.addActions([self.delete_action, self.clear_action])
-        points_menu.addSeparator()
-        points_menu.addActions([self.send_action, self.labeling_action])
-
-        self.run.fill_device_menu(self.menuBar().addMenu("&Device"), self.set_device)
-        self.menuBar().addMenu("&Help").addAction(self.help_action)
 
     def _connect(self) -> None:
         self.source_view.clicked.connect(self.add_point)
