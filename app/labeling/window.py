@@ -1,27 +1,27 @@
-"""The Label Transfer window: layout, menus and wiring. Import or click keypoints on a source,
+"""The Label Transfer window: layout and wiring. Import or click keypoints on a source,
 transfer them to many targets in a worker thread, review and correct them, save, export.
 
 The window is a controller over a Qt-free :class:`rtn_core.labels.project.Project`: every edit is a
 Project call (one undo step), and the views only redraw when the Project says something changed. Its
 jobs live in small objects: ``files`` (:mod:`.project_files`), ``transfer`` (:mod:`.transfer_run`),
-``review`` (:mod:`.review`), ``edits`` (:mod:`.point_edits`) and ``panes`` (:mod:`.image_panes`).
+``review`` (:mod:`.review`), ``edits`` (:mod:`.point_edits`) and ``panes`` (:mod:`.image_panes`); its
+actions and menus are built by :mod:`.actions`.
 """
 from __future__ import annotations
 
 import os
 
 from PySide6.QtCore import QStandardPaths, Qt, Slot
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDialog, QDockWidget, QDoubleSpinBox, QFormLayout, QLabel, QMainWindow,
                                QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from rtn_core.labels.formats import FORMATS
 from rtn_core.labels.keypoints import ABSENT, SKIPPED, TransferSettings
 from rtn_core.labels.project import Project
 from rtn_core.labels.transfer import summary
 
 from ..views import ImageView, titled_panes
 from ..workers import default_matcher
+from .actions import build_actions, build_menus, update_actions
 from .canvas import AUTO, FLAG_GLYPH, FLAG_ORDER, FLAG_SHORT, FLAGGED, MANUAL, KeypointLayer
 from .image_panes import NO_TARGET, ImagePanes, show_placeholder
 from .keypoint_table import KeypointTable
@@ -61,8 +61,8 @@ class LabelingWindow(QMainWindow):
         self._build_views()
         self._build_dock()
         self._build_status()
-        self._build_actions()
-        self._build_menus()
+        build_actions(self)
+        build_menus(self)
 
         self._stopped = False
         QApplication.instance().aboutToQuit.connect(self._on_app_quit)
@@ -160,93 +160,6 @@ class LabelingWindow(QMainWindow):
         self.progress.hide()
         self.cancel_button.hide()
 
-    def _action(self, text: str, slot, shortcuts=(), menu_role=None) -> QAction:
-        action = QAction(text, self)
-        keys = [QKeySequence(s) for s in (shortcuts if isinstance(shortcuts, (list, tuple)) else [shortcuts])]
-        action.setShortcuts(keys)
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.triggered.connect(lambda checked=False: slot())
-        self.addAction(action)  # shortcuts work even for actions only in the help dialog
-        return action
-
-    def _build_actions(self) -> None:
-        a, files, review, edits, transfer = self._action, self.files, self.review, self.edits, self.transfer
-        self.actions_by_name = {
-            "new": a("&New Project from Source Image…", files.new_from_image_dialog, "Ctrl+N"),
-            "import": a("&Import Source Keypoints…", files.import_keypoints_dialog, "Ctrl+I"),
-            "open": a("&Open Project…", files.open_project_dialog, QKeySequence.StandardKey.Open),
-            "save": a("&Save Project", files.save, QKeySequence.StandardKey.Save),
-            "save_as": a("Save Project &As…", files.save_as_dialog, "Ctrl+Shift+S"),
-            "recover": a("&Recover Unsaved Session", files.recover_unsaved),
-            "sample": a("Open the &Sample Cat", files.open_sample),
-            "close": a("&Close Window", self.close, QKeySequence.StandardKey.Close),
-            "add_targets": a("Add &Target Images…", review.add_targets_dialog, "Ctrl+T"),
-            "add_folder": a("Add Target &Folder…", review.add_folder_dialog, "Ctrl+Shift+T"),
-            "remove_target": a("&Remove Current Target", review.remove_current_target),
-            "transfer": a("&Transfer to Targets Not Run Yet", transfer.start, ["Ctrl+R", "F5"]),
-            "transfer_unreviewed": a("Transfer Again to All &Unreviewed Targets", transfer.start_unreviewed,
-                                     "Ctrl+Alt+R"),
-            "transfer_current": a("Transfer &Current Target Again", transfer.start_current, "Ctrl+Shift+R"),
-            "cancel": a("Ca&ncel Transfer (after the target being computed)", transfer.cancel, "Shift+Esc"),
-            "clear_selection": a("Clear Selection", edits.clear_selection, "Esc"),
-            "undo": a("&Undo", lambda: self.project and self.project.undo(), QKeySequence.StandardKey.Undo),
-            "redo": a("&Redo", lambda: self.project and self.project.redo(), ["Ctrl+Shift+Z", "Ctrl+Y"]),
-            "next": a("Next Target", lambda: review.step(1), ["PgDown", "]"]),
-            "previous": a("Previous Target", lambda: review.step(-1), ["PgUp", "["]),
-            "accept": a("&Accept Target (Mark Reviewed) and Go to Next", review.accept_current, ["A", "Ctrl+Return"]),
-            "accept_flagged": a("Accept Target &Even with Flagged Points", lambda: review.accept_current(force=True),
-                                "Shift+A"),
-            "unaccept": a("U&naccept Target", review.unaccept_current, "U"),
-            "visibility": a("Cycle &Visibility of Selected (visible, occluded, absent)", edits.cycle_visibility, "V"),
-            "delete": a("&Delete Selected (source: the keypoint everywhere; target: mark absent)",
-                        edits.delete_selected, QKeySequence.StandardKey.Delete),
-            "select_all": a("Select All Points of the Image", edits.select_all, QKeySequence.StandardKey.SelectAll),
-            "fit": a("&Fit Images", self.fit_views, "F"),
-            "help": a("&Keyboard and Mouse…", self.show_help, "F1"),
-        }
-        self.actions_by_name["worst_first"] = worst = QAction("Sort Targets &Worst First", self, checkable=True)
-        worst.setShortcut(QKeySequence("W"))
-        worst.toggled.connect(self.review.set_worst_first)
-        self.addAction(worst)
-        self.actions_by_name["captions"] = captions = QAction("Show Point &Captions (names, scores, flags)", self,
-                                                             checkable=True, checked=True)
-        captions.setShortcut(QKeySequence("C"))
-        captions.toggled.connect(self.source_layer.set_captions_shown)
-        captions.toggled.connect(self.target_layer.set_captions_shown)
-        self.addAction(captions)
-        for (dx, dy), key in (((-1, 0), "Left"), ((1, 0), "Right"), ((0, -1), "Up"), ((0, 1), "Down")):
-            self.actions_by_name[f"nudge_{key}"] = a(
-                f"Nudge Selected {key} by 1 px", lambda dx=dx, dy=dy: edits.nudge(dx, dy), key)
-            self.actions_by_name[f"nudge_{key}_10"] = a(
-                f"Nudge Selected {key} by 10 px", lambda dx=dx, dy=dy: edits.nudge(10 * dx, 10 * dy), f"Shift+{key}")
-        self.export_actions = []
-        for reviewed_only in (False, True):
-            for name, fmt in FORMATS.items():
-                action = QAction(fmt.description, self)
-                action.triggered.connect(lambda _c=False, n=name, r=reviewed_only: files.export_dialog(n, r))
-                self.export_actions.append((reviewed_only, action))
-
-    def _build_menus(self) -> None:
-        n = self.actions_by_name
-        menus = (("&File", ["new", "import", "open", "sample", None, "save", "save_as", "recover", None, "close"]),
-                 ("&Edit", ["undo", "redo", None, "select_all", "clear_selection", "visibility", "delete", None,
-                            "nudge_Left", "nudge_Right", "nudge_Up", "nudge_Down"]),
-                 ("&Targets", ["add_targets", "add_folder", "remove_target", None, "transfer", "transfer_unreviewed",
-                               "transfer_current", "cancel", None, "accept", "accept_flagged", "unaccept", "next",
-                               "previous", None, "worst_first"]),
-                 ("&View", ["fit", "captions"]))
-        for title, names in menus:
-            menu = self.menuBar().addMenu(title)
-            for name in names:
-                menu.addSeparator() if name is None else menu.addAction(n[name])
-        export_menu = self.menuBar().addMenu("E&xport")
-        for reviewed_only, title in ((False, "All Transferred Targets"), (True, "Reviewed Targets Only")):
-            sub = export_menu.addMenu(title)
-            for only, action in self.export_actions:
-                if only == reviewed_only:
-                    sub.addAction(action)
-        self.menuBar().addMenu("&Help").addAction(n["help"])
-
     # ----- the project ---------------------------------------------------------------------------
     def set_project(self, project: Project | None) -> None:
         """Show ``project`` (observing it), or the empty window for None."""
@@ -338,28 +251,8 @@ class LabelingWindow(QMainWindow):
                                   f"{os.path.basename(current)} — {state}{detail}")
 
     def update_actions(self) -> None:
-        """Enable what applies now; undo/redo say what they undo; the title says whether there are changes."""
-        has = self.project is not None
-        n = self.actions_by_name
-        for name in ("save", "save_as", "add_targets", "add_folder", "select_all", "visibility", "delete",
-                     "transfer", "fit"):
-            n[name].setEnabled(has)
-        has_target = has and self.review.current is not None
-        for name in ("remove_target", "transfer_current", "accept", "accept_flagged", "unaccept", "next", "previous"):
-            n[name].setEnabled(has_target)
-        n["transfer_unreviewed"].setEnabled(has)
-        n["cancel"].setEnabled(self.transfer.running and self.cancel_button.isEnabled())
-        n["undo"].setEnabled(has and self.project.undo_text is not None)
-        n["redo"].setEnabled(has and self.project.redo_text is not None)
-        n["undo"].setText(f"&Undo {self.project.undo_text}" if has and self.project.undo_text else "&Undo")
-        n["redo"].setText(f"&Redo {self.project.redo_text}" if has and self.project.redo_text else "&Redo")
-        n["recover"].setEnabled(bool(self.files.recoverable()))  # other live sessions' are not offered
-        for _only, action in self.export_actions:
-            action.setEnabled(has)
-        for box in (self.min_confidence, self.max_fb):
-            box.setEnabled(has)
-        name = os.path.basename(self.project.path) if has and self.project.path else "unsaved project"
-        self.setWindowTitle(f"Label transfer — {name}{' *' if has and self.project.modified else ''}")
+        """Enable the actions that apply now and title the window (:func:`.actions.update_actions`)."""
+        update_actions(self)
 
     # ----- small window actions ----------------------------------------------------------------------
     def fit_views(self) -> None:
