@@ -111,10 +111,17 @@ def _forward_backward(result, pts: np.ndarray, matches: np.ndarray) -> np.ndarra
     """fb (NaN without a backward field)."""
     if result.backward is None:
         return np.full(len(pts), np.nan)
+    return np.log(np.linalg.norm(returned_points(result, matches) - pts, axis=1) / float(max(result.source_size))
+                  + LOG_FLOOR)
+
+
+def returned_points(result, matches) -> np.ndarray:
+    """(N, 2) source pixels where the result's backward field takes (N, 2) target pixels
+    ``matches``: a point's distance to its own return is its forward-backward error."""
+    matches = np.asarray(matches, np.float64).reshape(-1, 2)
     target_n = coords.pixels_to_normalised(torch.from_numpy(matches).float(), result.target_size)
     back_n = target_n + sample_map(result.backward.field, matches, result.target_size)[:, 4:6]
-    back = coords.normalised_to_pixels(back_n, result.source_size).numpy()
-    return np.log(np.linalg.norm(back - pts, axis=1) / float(max(result.source_size)) + LOG_FLOOR)
+    return coords.normalised_to_pixels(back_n, result.source_size).numpy().astype(np.float64)
 
 
 def probability(features: np.ndarray, calibration: dict) -> np.ndarray:

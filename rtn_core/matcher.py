@@ -114,14 +114,18 @@ class Matcher:
                 iteration = Iteration(step.field[0].float().cpu(), confidence.float().cpu(), step.stride)
                 result = dataclasses.replace(result, iterations=result.iterations + [iteration])
                 if result.complete:
-                    result = dataclasses.replace(result, backward=self._backward(source, target, target_features))
+                    result = dataclasses.replace(result, backward=self._backward(source, target, target_features,
+                                                                                 fixed, falloff))
                 yield result
 
-    def _backward(self, source, target, target_features) -> Iteration:
-        """The target-to-source field after the whole schedule, for the confidence's
-        forward-backward check (the backbone maps are reused: only the updates cost)."""
+    def _backward(self, source, target, target_features, fixed=(), falloff: float = DEFAULT_FALLOFF) -> Iteration:
+        """The target-to-source field after the whole schedule, for the forward-backward check
+        (the backbone maps are reused: only the updates cost), with the fixes reversed (target
+        point -> source point) imposed, as a match of the reversed pair with them would."""
+        constrain = (fixed_constraint([(b, a) for a, b in fixed], target.original_size, source.original_size, falloff)
+                     if len(fixed) else None)
         finest = {min(self.model.schedule): target_features}
-        *_, last = self.model.iterate_features(target.features, source.features, finest)
+        *_, last = self.model.iterate_features(target.features, source.features, finest, None, constrain)
         peak = window_softmax(last.correlation).amax(dim=1)[0]
         return Iteration(last.field[0].float().cpu(), peak.float().cpu(), last.stride)
 

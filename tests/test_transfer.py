@@ -1,18 +1,25 @@
 """Transfer: matches, confidences and forward-backward errors per point, flags, skipped targets,
 manual points kept through re-runs, the `transfer` command, and accuracy on a few PF-WILLOW pairs."""
 import csv
+import dataclasses
 import os
 import shutil
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 import main
 from rtn_core.labels.formats import read_labels, read_source
 from rtn_core.images import load_image
 from rtn_core.labels.keypoints import DONE, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, SKIPPED, TransferSettings
+from rtn_core import coords
+from rtn_core.confidence import returned_points
+from rtn_core.labels.keypoints import Point
 from rtn_core.matcher import Matcher
+from rtn_core.model import identity_field
+from rtn_core.result import Iteration
 from rtn_core.labels.transfer import apply_results, expand_targets, summary, transfer_into, transfer_targets
 from rtn_core.weights import DEFAULT_WEIGHTS
 
@@ -24,11 +31,17 @@ WILLOW = "/work/shared/data/pf-willow"
 
 
 class FakeResult:
-    """Maps points by scaling between image sizes (optionally mirrored), at a fixed confidence."""
+    """Maps points by scaling between image sizes (optionally mirrored), at a fixed confidence; its
+    backward field is the inverse (in normalised units: zero, or x -> -x mirrored)."""
 
     def __init__(self, source_size, target_size, mirror, confidence):
         self.scale = np.array(target_size) / np.array(source_size)
+        self.source_size, self.target_size = source_size, target_size
         self.target_width, self.mirror, self.fixed_confidence = target_size[0], mirror, confidence
+        field = identity_field(1, 64, 64)[0]
+        if mirror:
+            field[4] = -2.0 * coords.grid_centres(64, 64)[..., 0]
+        self.backward = Iteration(field, torch.ones(64, 64), 8)
 
     def map_points(self, points):
         mapped = (np.asarray(points, float) + 0.5) * self.scale - 0.5
@@ -97,7 +110,7 @@ def test_cancel_stops_between_targets(project):
     matcher = FakeMatcher()
     results = transfer_targets(matcher, project.source, [CAT_B, CAT_B, CAT_B], project.settings,
                                cancelled=lambda: matcher.calls >= 2)
-    assert len(results) == 1 and matcher.calls == 2  # forward and backward run for the first target only
+    assert len(results) == 2 and matcher.calls == 2  # one match per target (its backward field gives fb)
 
 
 def test_retransfer_keeps_manual_points_and_reports_skips(project, corrupt, tmp_path):
@@ -145,6 +158,32 @@ def test_transfer_runs_the_backbone_once_per_image(project, untrained, monkeypat
     results = transfer_targets(untrained, project.source, [CAT_B, CAT_A], project.settings)
     assert [r.status for r in results] == [DONE, DONE]
     assert batches == [1, 1, 1]  # the source, then each target: not again for the backward match
+
+
+@pytest.fixture(scope="module")
+def small():
+    return Matcher(weights="", device="cpu", input_size=128)
+
+
+@pytest.mark.parametrize("fixes", [(), (Point("nose", 120.0, 300.0, manual=True),)], ids=["no fix", "one fix"])
+def test_fb_error_from_the_runs_backward_field_equals_a_second_reversed_match(project, small, fixes):
+    """One match per target: its backward field (with the fixes reversed) gives the fb errors a second
+    match target -> source gave, within 1e-3 px."""
+    target = transfer_targets(small, project.source, [CAT_B], project.settings, fixed={CAT_B: fixes})[0]
+    source_image, target_image = small.prepare(load_image(CAT_A)), small.prepare(load_image(CAT_B))
+    source_xy = np.array([[p.x, p.y] for p in project.source.points])
+    pairs = [((p.x, p.y), (f.x, f.y)) for f in fixes for p in project.source.points if p.name == f.name]
+    forward = small.match(source_image, target_image, fixed=pairs)
+    target_xy = np.clip(forward.map_points(source_xy), -0.5, [639.5, 425.5])
+    second = small.match(target_image, source_image, fixed=[(b, a) for a, b in pairs])
+    old = np.linalg.norm(second.map_points(target_xy) - source_xy, axis=1)
+    new = np.linalg.norm(returned_points(forward, target_xy) - source_xy, axis=1)
+    np.testing.assert_allclose(new, old, atol=1e-3, rtol=0)
+    np.testing.assert_allclose([p.fb_error for p in target.points], new, atol=1e-3, rtol=0)
+    if fixes:  # the reversed fix matters: a backward run without it returns the nose elsewhere
+        unfixed = dataclasses.replace(forward, backward=small.match(source_image, target_image).backward)
+        nose = [p.name for p in project.source.points].index("nose")
+        assert np.linalg.norm(returned_points(unfixed, target_xy)[nose] - source_xy[nose]) - old[nose] > 1.0
 
 
 def test_transfer_command_exports_and_summarises(tmp_path, corrupt, capsys):

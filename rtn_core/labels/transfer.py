@@ -1,8 +1,8 @@
 """Label transfer: carry the source's keypoints to many target images with a Matcher.
 
-Each point gets its match, the model's confidence, and a forward-backward check: the target
-is matched back to the source in a second run and the matched point mapped back; its distance
-to the original point (source pixels) is the fb error. Points failing the thresholds are flagged
+Each point gets its match, the model's confidence, and a forward-backward check: the matched
+point is taken back by the same run's target-to-source field (``CorrespondenceResult.backward``,
+made with any fixes reversed); its distance to the original point (source pixels) is the fb error. Points failing the thresholds are flagged
 for review (see :func:`rtn_core.labels.keypoints.assess`). A target that cannot be read is skipped
 with its reason. The GUI runs :func:`iter_transfer` (or :func:`transfer_targets`) in a worker
 thread and hands the results to ``Project.apply_transfers`` on its own thread; ``main.py transfer`` (:func:`run`) goes
@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from ..confidence import returned_points
 from ..images import ImageError, load_image
 from .keypoints import ABSENT, DONE, SKIPPED, VISIBLE, ImageLabels, LabelSet, Point, TransferSettings, assess
 from ..weights import file_hash
@@ -82,8 +83,7 @@ def _matched(matcher, source_image, source: ImageLabels, present: list[Point], p
     forward = matcher.match(source_image, target_image, fixed=fixes)
     target_xy = np.clip(forward.map_points(source_xy), -0.5, [width - 0.5, height - 0.5])
     confidence = forward.confidence(source_xy)
-    returned = matcher.match(target_image, source_image, fixed=[(b, a) for a, b in fixes]).map_points(target_xy)
-    fb_error = np.linalg.norm(returned - source_xy, axis=1)
+    fb_error = np.linalg.norm(returned_points(forward, target_xy) - source_xy, axis=1)
     points = tuple(Point(p.name, round(float(x), 3), round(float(y), 3), VISIBLE, round(float(c), 4),
                          round(float(e), 3))
                    for p, (x, y), c, e in zip(present, target_xy, confidence, fb_error))
