@@ -1,6 +1,8 @@
 """The keypoint data model: edits, flags, left/right pairs, merging transfers, review order."""
 import pytest
 
+from rtn_core.labels.formats import FORMATS, canonical, read_labels, write_labels
+
 from rtn_core.labels.keypoints import (ABSENT, DONE, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, OCCLUDED, SKIPPED, VISIBLE,
                                 ImageLabels, LabelSet, Point, TransferSettings, assess, mirror_pairs, new_project)
 
@@ -100,3 +102,37 @@ def test_settings_change_recomputes_flags_and_dicts_round_trip():
     assert FB_FAIL not in labels.image("b.png").point("nose").flags
     assert LabelSet.from_dict(labels.to_dict()) == labels
     assert assess(labels.source, (), labels.settings) == ()
+
+
+def test_a_point_fixed_by_hand_has_no_model_score_and_undo_restores_it(tmp_path):
+    from rtn_core.labels.project import Project
+    labels = make_project()
+    old = labels.image("b.png").point("left_eye")
+    assert (old.confidence, old.fb_error, old.flags) == (0.9, 1.0, (LR_SWAP,))
+    for edited in (labels.place_point("b.png", "left_eye", 25, 20), labels.move_points("b.png", ["left_eye"], 1, 0),
+                   labels.set_visibility("b.png", ["left_eye"], OCCLUDED)):
+        point = edited.image("b.png").point("left_eye")
+        assert point.manual and (point.confidence, point.fb_error, point.flags) == (None, None, ())
+        assert edited.image("b.png").point("right_eye").confidence == 0.9  # the others keep theirs
+    # still in swapped order: the model's partner is flagged, the point a person placed is not
+    swapped = labels.place_point("b.png", "left_eye", 80, 20).image("b.png")
+    assert swapped.point("left_eye").flags == () and swapped.point("right_eye").flags == (LR_SWAP,)
+    added = labels.add_point("c.png", "nose", 5, 5).image("c.png").point("nose")
+    assert added.manual and (added.confidence, added.fb_error) == (None, None)
+    project = Project(labels, autosave_path=str(tmp_path / "p.autosave"))
+    project.place_point("b.png", "left_eye", 25, 20)
+    assert project.labels.image("b.png").point("left_eye").confidence is None
+    project.undo()
+    assert project.labels.image("b.png").point("left_eye") == old
+
+
+@pytest.mark.parametrize("format_name", sorted(FORMATS))
+def test_every_export_format_round_trips_a_point_fixed_by_hand(tmp_path, format_name):
+    labels = make_project().place_point("a.png", "nose", 90.5, 45.25).for_export()
+    labels = labels.map_paths(lambda path: str(tmp_path / path))
+    path = str(tmp_path / "out" / f"labels.{format_name}")
+    write_labels(labels, path, format_name)
+    back = read_labels(path, format_name)
+    nose = back.image(str(tmp_path / "a.png")).point("nose")
+    assert (nose.x, nose.y, nose.manual, nose.confidence, nose.fb_error, nose.flags) == (90.5, 45.25, True, None, None, ())
+    assert back == canonical(labels)

@@ -253,12 +253,15 @@ class LabelSet:
         return TransferSettings.from_dict(self.info.get("settings", {}))
 
     def _edit(self, path: str, names, change) -> "LabelSet":
+        """``change`` applied to the named points of one image; they become manual, and a point a
+        person placed has no model score: its confidence, fb error and flags are dropped."""
         labels = self.image(path)
         names = set(names)
         missing = names - {p.name for p in labels.points}
         if missing:
             raise ValueError(f"{os.path.basename(path)} has no keypoint named {sorted(missing)[0]!r}")
-        points = tuple(replace(change(p), manual=True) if p.name in names else p for p in labels.points)
+        points = tuple(replace(change(p), manual=True, confidence=None, fb_error=None, flags=())
+                       if p.name in names else p for p in labels.points)
         check_inside(labels, [(p.x, p.y) for p in points if p.name in names])
         edited = replace(labels, points=points)
         if labels.image == self.source.image:  # the source moved: every target's pair order may change
@@ -298,7 +301,8 @@ def assess(source: ImageLabels, points, settings: TransferSettings) -> tuple[Poi
 
     Model points (not manual) below the confidence threshold get LOW_CONFIDENCE, those whose
     forward-backward error exceeds the threshold FB_FAIL. Each left/right pair whose horizontal
-    order differs from the source's gets LR_SWAP on both points, unless a person placed both.
+    order differs from the source's gets LR_SWAP on its model points: a point a person placed
+    carries no flag.
     """
     max_fb = settings.max_fb_error(source.size) if source.size else math.inf
     flags = {p.name: [] for p in points}
@@ -313,9 +317,10 @@ def assess(source: ImageLabels, points, settings: TransferSettings) -> tuple[Poi
         if {left, right} <= by_name.keys() & source_points.keys():
             a, b = by_name[left], by_name[right]
             source_dx = source_points[left].x - source_points[right].x
-            if not (a.manual and b.manual) and source_dx * (a.x - b.x) < 0 and abs(source_dx) >= 1.0:
-                flags[left].append(LR_SWAP)
-                flags[right].append(LR_SWAP)
+            if source_dx * (a.x - b.x) < 0 and abs(source_dx) >= 1.0:
+                for p in (a, b):
+                    if not p.manual:
+                        flags[p.name].append(LR_SWAP)
     return tuple(replace(p, flags=tuple(flags[p.name])) for p in points)
 
 
