@@ -12,6 +12,7 @@ from .field import (FieldTrack, arrows, ellipses, parallelograms, position_group
                     warp_source_onto_target)
 from .legend import Legend, glyph_legend, show_heatmap_legend
 from .points import ADDED, MOVED, REMOVED, RESTORED, SELECTED, PointList
+from .scores import score_text
 from .views import HALO, ImageView, MarkerLayer, PolylineItem, cross_marker
 
 GLYPHS_UNDER_POINTS = 0.35  # glyph opacity while there are points: the field recedes, the matches read
@@ -204,7 +205,7 @@ class Overlays:
                                        [p.name for p in points])
         matched = [p for p in points if p.target is not None]
         self.target_markers.set_points([p.id for p in matched], [p.target for p in matched], selected,
-                                       [f"{p.name}  fixed" if p.fixed else f"{p.name}  {p.confidence:.0%}"
+                                       [f"{p.name}  {score_text(p.confidence, p.fixed is not None)}"
                                         for p in matched],
                                        self._point_outlines if matched else None)
         for glyphs in (self.source_glyphs, self.target_glyphs):

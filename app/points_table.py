@@ -11,6 +11,7 @@ from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from .points import Point, PointList
+from .scores import score_text
 
 COLUMNS = ["name", "src x", "src y", "tgt x", "tgt y", "conf."]  # short: the dock is narrow on a laptop
 SYNC_DELAY_MS = 25  # the table follows this long after a change: after the views have painted it
@@ -65,7 +66,8 @@ def _row_texts(point: Point) -> list[str]:
     source = [f"{point.source[0]:.1f}", f"{point.source[1]:.1f}"]
     if point.target is None:
         return [point.name, *source, "–", "–", "–"]
-    return [point.name, *source, f"{point.target[0]:.1f}", f"{point.target[1]:.1f}", f"{point.confidence:.2f}"]
+    return [point.name, *source, f"{point.target[0]:.1f}", f"{point.target[1]:.1f}",
+            score_text(point.confidence, point.fixed is not None)]
 
 
 def _cell(text: str, editable: bool = False) -> QStandardItem:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QTableWidget
 from app.labeling import LabelingWindow
 from app.pair import SAMPLE_PAIR
 from app.labeling.canvas import point_symbol
-from app.labeling.keypoint_table import FLAGS
+from app.labeling.keypoint_table import CONFIDENCE, FB, FLAGS
 from app.labeling.thumbnails import FLAGGED, REVIEWED, SKIPPED, flag_badge
 from rtn_core.labels.formats import FORMATS, canonical, read_labels, read_source
 from rtn_core.labels.keypoints import ABSENT, DONE, FB_FAIL, LR_SWAP, OCCLUDED, VISIBLE, Point
@@ -151,7 +151,7 @@ def test_import_transfer_in_the_worker_thumbnails_and_a_corrupt_target(make_wind
     wait_shown(qtbot, window)
     assert len(window.target_layer.names) == 4 and window.target_layer.graph.adjacency is not None
     caption = window.target_layer.captions[0].textItem.toPlainText()
-    assert f"{target.points[0].confidence:.2f}" in caption and "px" in caption
+    assert f"{target.points[0].confidence * 100:.0f}%" in caption and "px" in caption  # as the main window shows it
 
 
 def test_broken_keypoint_file_is_a_message_in_the_window(make_window):
@@ -632,6 +632,10 @@ def test_a_drag_on_a_target_re_runs_it_with_the_correction_fixed_as_one_undo_ste
     source_nose = original.source.point("nose")
     assert calls[0] == [((source_nose.x, source_nose.y), (moved.x, moved.y))]  # forward, the drop fixed
     assert moved.manual and project.labels.image(CAT_B).point("left_eye").confidence == 0.3
+    assert (moved.confidence, moved.fb_error, moved.flags) == (None, None, ())  # a person's point: no model score
+    row = window.table.names.index("nose")
+    assert window.table.item(row, CONFIDENCE).text() == "by hand" and window.table.item(row, FB).text() == ""
     assert project.undo_text == "move nose"  # the re-run folded into the drag
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert project.labels == original
+    assert project.labels == original and project.labels.image(CAT_B).point("nose") == nose  # its score back
+    assert window.table.item(row, CONFIDENCE).text() == f"{nose.confidence * 100:.0f}%"

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QGraphicsRectItem
 
 from rtn_core.labels.keypoints import ABSENT, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, OCCLUDED, ImageLabels
 
+from ..scores import score_text
 from ..views import ImageView
 
 # markers tell a point's state by colour AND shape (and captions, table and strip by glyph)
@@ -58,11 +59,13 @@ def flag_text(flags) -> str:
 
 
 def point_caption(point, scores: bool) -> str:
-    """The text beside a marker: its name, and on targets its confidence and fb error and flags."""
+    """The text beside a marker: its name, and on targets its confidence and fb error (or that a
+    person placed it) and flags."""
     text = point.name
-    if scores and point.confidence is not None and not point.manual:
-        text += f"  {point.confidence:.2f}"
-        if point.fb_error is not None:
+    score = score_text(point.confidence, point.manual) if scores else ""
+    if score:
+        text += f"  {score}"
+        if point.fb_error is not None and not point.manual:
             text += f" · {point.fb_error:.1f}px"
     if point.flags:
         text += "  " + flag_text(point.flags)

@@ -1,9 +1,10 @@
 """The keypoint table: every keypoint of the project, as it stands on the image being edited.
 
 Columns: name (double-click or F2 to rename, inline), visibility (a combo: visible, occluded,
-absent), x, y, confidence, forward-backward error, flags. Flagged rows are tinted and their flags
-shown by glyph and word (the markers' shapes), manual points say so. Selecting rows selects the
-points; the table only emits what the user asked for.
+absent), x, y, confidence (a percentage, "by hand" for a point a person placed), forward-backward
+error, flags. Flagged rows are tinted and their flags shown by glyph and word (the markers'
+shapes), manual points say so. Selecting rows selects the points; the table only emits what the
+user asked for.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableW
 
 from rtn_core.labels.keypoints import ABSENT, OCCLUDED, VISIBLE, ImageLabels
 
+from ..scores import score_text
 from .canvas import flag_text, point_colour
 
 VISIBILITY_ORDER = (VISIBLE, OCCLUDED, ABSENT)
@@ -60,8 +62,9 @@ class KeypointTable(QTableWidget):
                 else:
                     flags = ([flag_text(point.flags)] if point.flags else []) + (["◆ manual"] if point.manual else [])
                     cells = ["", f"{point.x:.1f}", f"{point.y:.1f}",
-                             "" if point.confidence is None else f"{point.confidence:.3f}",
-                             "" if point.fb_error is None else f"{point.fb_error:.2f}", ", ".join(flags)]
+                             score_text(point.confidence, point.manual),
+                             "" if point.fb_error is None or point.manual else f"{point.fb_error:.2f}",
+                             ", ".join(flags)]
                 colour = QColor(*point_colour(point)) if point is not None and point.flags else None
                 for column, text in enumerate(cells, start=VISIBILITY):
                     self._set_text(row, column, text, colour=colour, tip="" if point else

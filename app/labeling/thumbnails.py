@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWi
 
 from rtn_core.labels.keypoints import PENDING, SKIPPED, ImageLabels
 
+from ..scores import BY_HAND, score_text
 from .canvas import FLAG_GLYPH, FLAG_ORDER, flag_text, worst_flag
 
 REVIEWED, FLAGGED, DONE_STATE = "reviewed", "flagged", "done"
@@ -51,7 +52,7 @@ def flag_badge(labels: ImageLabels) -> str:
 
 
 def describe(labels: ImageLabels) -> str:
-    """The tooltip: file, state, and why it was skipped or which points are flagged."""
+    """The tooltip: file, state, why it was skipped, which points are flagged or placed by hand."""
     state = target_state(labels)
     lines = [os.path.basename(labels.image), f"state: {state}"]
     if state == SKIPPED:
@@ -61,7 +62,10 @@ def describe(labels: ImageLabels) -> str:
     if labels.points:
         scores = [p.confidence for p in labels.points if p.confidence is not None and not p.manual]
         if scores:
-            lines.append(f"lowest confidence: {min(scores):.2f}")
+            lines.append(f"lowest confidence: {score_text(min(scores))}")
+        hand = [p.name for p in labels.points if p.manual]
+        if hand:
+            lines.append(f"{BY_HAND}: {', '.join(hand)}")
     return "\n".join(lines)
 
 

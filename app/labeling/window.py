@@ -117,7 +117,7 @@ class LabelingWindow(QMainWindow):
             f"<span style='color:rgb{MANUAL}'>◆</span> manual (placed or corrected) &nbsp; hollow: occluded "
             "&nbsp; white ring: selected")
         legend.setWordWrap(True)
-        self.min_confidence = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=1.0, singleStep=0.05)
+        self.min_confidence = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=100.0, singleStep=5.0, suffix="%")
         self.max_fb = QDoubleSpinBox(decimals=3, minimum=0.001, maximum=1.0, singleStep=0.01)
         self.min_confidence.setToolTip("Flag transferred points whose confidence is below this")
         self.max_fb.setToolTip("Flag points whose forward-backward error exceeds this fraction of the "
@@ -226,7 +226,8 @@ class LabelingWindow(QMainWindow):
             self.summary_label.setText(summary(labels) if labels.targets else
                                        "No targets yet: add images (Ctrl+T) or a folder (Ctrl+Shift+T).")
             settings = labels.settings
-            for box, value in ((self.min_confidence, settings.min_confidence), (self.max_fb, settings.max_fb_fraction)):
+            for box, value in ((self.min_confidence, settings.min_confidence * 100),  # shown as a percentage
+                               (self.max_fb, settings.max_fb_fraction)):
                 box.blockSignals(True)
                 box.setValue(value)
                 box.blockSignals(False)
@@ -279,7 +280,7 @@ class LabelingWindow(QMainWindow):
 
     def _on_thresholds(self) -> None:
         if self.project is not None:
-            self.edit(lambda p: p.set_settings(TransferSettings(self.min_confidence.value(), self.max_fb.value())))
+            self.edit(lambda p: p.set_settings(TransferSettings(self.min_confidence.value() / 100, self.max_fb.value())))
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():

@@ -1,0 +1,13 @@
+"""How a person reads a point's score, in both windows: the model's confidence as a whole
+percentage ("72%"), and a point fixed by hand said so instead of a stale number. Files keep
+the 0-1 value; only what is shown goes through here."""
+from __future__ import annotations
+
+BY_HAND = "by hand"  # a point a person placed or corrected: it has no model score
+
+
+def score_text(confidence: float | None, by_hand: bool = False) -> str:
+    """"72%" for a confidence in [0, 1], BY_HAND for a point fixed by hand, "" without a score."""
+    if by_hand:
+        return BY_HAND
+    return "" if confidence is None else f"{confidence:.0%}"
