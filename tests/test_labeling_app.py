@@ -639,3 +639,14 @@ def test_a_drag_on_a_target_re_runs_it_with_the_correction_fixed_as_one_undo_ste
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert project.labels == original and project.labels.image(CAT_B).point("nose") == nose  # its score back
     assert window.table.item(row, CONFIDENCE).text() == f"{nose.confidence * 100:.0f}%"
+
+
+def test_the_confidence_threshold_reads_as_a_percentage_and_files_keep_the_fraction(make_window, tmp_path):
+    project = corrected_project(tmp_path)  # the fake matcher's confidence: 0.5
+    window = make_window(project)
+    assert window.min_confidence.text() == f"{project.labels.settings.min_confidence * 100:.1f}%"
+    window.min_confidence.setValue(60.0)
+    assert project.labels.settings.min_confidence == pytest.approx(0.6)
+    assert all("low_confidence" in p.flags for p in project.labels.image(CAT_B).points)
+    window.min_confidence.setValue(40.0)
+    assert not any(p.flags for p in project.labels.image(CAT_B).points)
