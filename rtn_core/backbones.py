@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+SEMANTIC = "semantic"  # key of the semantic map among a backbone's output maps
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -93,12 +94,20 @@ class Backbone(nn.Module):
     def heads(self, taps: dict) -> dict:
         return taps
 
+    def semantic(self, taps: dict) -> torch.Tensor | None:
+        """(B, C, h, w) L2-normalised pretrained features for the semantic readout
+        (``rtn_core.model.semantic_readout``) on the finest level's grid, or None (no readout)."""
+        return None
+
     def trunk_parameters(self) -> list:
         """The pretrained parameters (fine-tuned at a lower rate, or frozen)."""
         return list(self.parameters())
 
     def forward(self, x: torch.Tensor) -> dict:
-        return self.heads(self.trunk(x))
+        """{stride: pre map}, plus {SEMANTIC: semantic map} where the backbone has one."""
+        taps = self.trunk(x)
+        semantic = self.semantic(taps)
+        return {**self.heads(taps), **({} if semantic is None else {SEMANTIC: semantic})}
 
 
 # ---------------------------------------------------------------- EfficientNet-Lite0
@@ -146,6 +155,7 @@ class EfficientNetLite0(Backbone):
     std = (0.502, 0.502, 0.502)
     channels = {16: 128, 8: 128}
     hypercolumn = {16: (10, 15), 8: (4, 10, 15)}
+    semantic_blocks = (10, 15)  # unprojected, on the stride-8 grid: chosen on semcorr-val (MODEL_CARD.md)
     projected = 128
 
     def __init__(self, weights: str | None = None):
@@ -197,13 +207,20 @@ class EfficientNetLite0(Backbone):
 
     def heads(self, taps):
         """Hypercolumn per level, projected to ``projected`` channels."""
-        levels = {}
-        for level, members in self.hypercolumn.items():
-            size = taps[next(b for b in members if _LITE0_TAPS[b] == level)].shape[-2:]
-            stacked = torch.cat([F.interpolate(taps[b], size=size, mode="bilinear", align_corners=False)
-                                 if taps[b].shape[-2:] != size else taps[b] for b in members], dim=1)
-            levels[level] = self.projections[str(level)](stacked)
-        return levels
+        return {level: self.projections[str(level)](_stacked(taps, members, level))
+                for level, members in self.hypercolumn.items()}
+
+    def semantic(self, taps):
+        """The ImageNet blocks 10 and 15 as they are, on the stride-8 grid: they keep the kind of
+        part a pixel shows, which the learned projections, trained on warps of one photo, lose."""
+        return F.normalize(_stacked(taps, self.semantic_blocks, min(self.hypercolumn)), dim=1)
+
+
+def _stacked(taps: dict, members, level: int) -> torch.Tensor:
+    """The taps of ``members`` on the grid of stride ``level`` (bilinear), stacked along channels."""
+    size = taps[next(b for b, stride in _LITE0_TAPS.items() if stride == level)].shape[-2:]
+    return torch.cat([F.interpolate(taps[b], size=size, mode="bilinear", align_corners=False)
+                      if taps[b].shape[-2:] != size else taps[b] for b in members], dim=1)
 
 
 # ---------------------------------------------------------------- VGG-19

@@ -29,10 +29,13 @@ from . import coords
 # them (a torn field);
 # motion: log distance moved (long moves fail more often); outside: how far the match lies
 # beyond the target's edge; fb: log distance from the point to where the backward field takes
-# its match (the forward-backward check; the calibration's mean where there is no backward field).
-FEATURES = ("peak", "step1", "step2", "cosine", "margin", "cycle", "logdet", "rough", "motion", "outside", "fb")
+# its match (the forward-backward check; the calibration's mean where there is no backward field);
+# nearest: log distance from the match to the target cell whose feature best matches the point's
+# (a match the features alone would also choose is more often right).
+FEATURES = ("peak", "step1", "step2", "cosine", "margin", "cycle", "nearest", "logdet", "rough", "motion", "outside",
+            "fb")
 HIGHER_IS_BETTER = {"peak": 1, "step1": -1, "step2": -1, "cosine": 1, "margin": -1, "cycle": -1,
-                    "logdet": -1, "rough": -1, "motion": -1, "outside": -1, "fb": -1}  # signs, to measure each alone
+                    "nearest": -1, "logdet": -1, "rough": -1, "motion": -1, "outside": -1, "fb": -1}  # signs, to measure each alone
 LOG_FLOOR = 0.01  # distances are in units of the image's longer side; log(d + floor)
 
 
@@ -71,9 +74,9 @@ def point_features(result, points, iteration: int = -1) -> np.ndarray:
 
 
 def _feature_columns(result, pts: np.ndarray, matches: np.ndarray) -> list:
-    """cosine, margin, cycle (zeros when the result holds no features)."""
+    """cosine, margin, cycle, nearest (zeros when the result holds no features)."""
     if result.source_features is None or result.target_features is None:
-        return [np.zeros(len(pts))] * 3
+        return [np.zeros(len(pts))] * 4
     source = F.normalize(sample_map(result.source_features, pts, result.source_size), dim=1)
     matched = F.normalize(sample_map(result.target_features, matches, result.target_size), dim=1)
     target_scores = source @ result.target_features.flatten(1)  # (N, h*w)
@@ -83,7 +86,11 @@ def _feature_columns(result, pts: np.ndarray, matches: np.ndarray) -> list:
     cells = coords.normalised_to_pixels(coords.grid_centres(height, width).reshape(-1, 2), result.source_size)
     back = cells[source_scores.argmax(1)].numpy()
     cycle = np.log(np.linalg.norm(back - pts, axis=1) / float(max(result.source_size)) + LOG_FLOOR)
-    return [cosine.numpy(), (target_scores.amax(1) - cosine).numpy(), cycle]
+    height, width = result.target_features.shape[1:]
+    cells = coords.grid_centres(height, width).reshape(-1, 2)[target_scores.argmax(1)]
+    best = coords.normalised_to_pixels(cells, result.target_size).numpy()
+    nearest = np.log(np.linalg.norm(best - matches, axis=1) / float(max(result.target_size)) + LOG_FLOOR)
+    return [cosine.numpy(), (target_scores.amax(1) - cosine).numpy(), cycle, nearest]
 
 
 def _field_columns(result, pts: np.ndarray, matches: np.ndarray, k: int) -> list:

@@ -16,11 +16,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import coords
-from .backbones import Backbone, build_backbone
+from .backbones import SEMANTIC, Backbone, build_backbone
 
 WINDOW_RADIUS = 4  # 9 x 9 correlation window: 81 channels
 SOFTMAX_TEMPERATURE = 0.05  # on cosine scores, for the weak loss and the confidence
 DEFAULT_SCHEDULE = (16, 16, 8, 8, 8)  # the authors': two steps at stride 16, three at stride 8
+# A coarse level with no weights of its own: the stride-16 maps pooled 2 x 2 and scored by the
+# stride-16 level convolution; its 9 x 9 window reaches twice as far (most of a 320 px image).
+COARSE_STRIDE, COARSE_OF = 32, 16
 
 
 # ---------------------------------------------------------------- tensor functions
@@ -144,6 +147,26 @@ def window_loss(correlation: torch.Tensor, mask: torch.Tensor | None = None,
     return (nll * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Tensor, weight: float) -> torch.Tensor:
+    """The field with each pixel's translation moved to the target cell that best trades semantic
+    similarity against distance from the field's match: argmax_c cos(source[p], target[c]) -
+    weight |c - (p + f(p))|^2 (normalised units), a MAP readout with the RTN's field as the prior.
+
+    source/target: (B, C, H, W) L2-normalised features, resampled to the field's grid if need be; A is kept.
+    """
+    batch, _, height, width = field.shape
+    if source.shape[-2:] != (height, width):
+        source, target = (F.normalize(F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False), dim=1)
+                          for m in (source, target))
+    cells = coords.grid_centres(height, width, field.device).reshape(-1, 2)  # (n, 2)
+    matches = cells[None] + field[:, 4:6].flatten(2).transpose(1, 2)  # (B, n, 2)
+    similarity = source.flatten(2).transpose(1, 2) @ target.flatten(2)  # (B, n, n)
+    distance2 = torch.cdist(matches, cells[None].expand(batch, -1, -1)) ** 2
+    best = cells[(similarity - weight * distance2).argmax(dim=2)]  # (B, n, 2)
+    translation = (best - cells[None]).transpose(1, 2).reshape(batch, 2, height, width)
+    return torch.cat([field[:, :4], translation], dim=1)
+
+
 def upsample_field(field: torch.Tensor, size) -> torch.Tensor:
     """Bilinear resize of a field; normalised units need no rescaling."""
     return F.interpolate(field, size=size, mode="bilinear", align_corners=False)
@@ -227,6 +250,7 @@ class Step:
     field: torch.Tensor  # (B, 6, h, w)
     correlation: torch.Tensor  # (B, 81, h, w) cosine scores, target aligned by this field
     stride: int
+    readout: bool = False  # this field is the semantic readout of the last update's
 
 
 class RTN(nn.Module):
@@ -235,18 +259,28 @@ class RTN(nn.Module):
     def __init__(self, backbone: str = "efficientnet-lite0", backbone_weights: str | None = None,
                  schedule=DEFAULT_SCHEDULE, unet_widths=(32, 64, 96, 128, 128)):
         super().__init__()
+        self.readout_weight: float | None = None  # semantic_readout of the last field; None: off
         self.backbone_name = backbone
         self.backbone: Backbone = build_backbone(backbone, backbone_weights)
         own = self.backbone.own_level_convs or {}
         self.level_convs = nn.ModuleDict({
             str(stride): LevelConv(self.backbone.channels[stride], own.get(stride))
-            for stride in sorted(set(schedule))})
+            for stride in sorted(self.backbone.channels)})  # every level, whatever the schedule uses
         self.geometry = GeometricUNet(unet_widths)
         self.schedule = tuple(schedule)
 
     @property
     def iterations(self) -> int:
         return len(self.schedule)
+
+    @property
+    def levels(self) -> list[int]:
+        """The strides a schedule may use: the levels with weights, and the coarse level above stride 16."""
+        strides = [int(s) for s in self.level_convs]
+        return sorted(strides + ([COARSE_STRIDE] if COARSE_OF in strides else []))
+
+    def level_conv(self, stride: int) -> LevelConv:
+        return self.level_convs[str(_weighted_level(stride))]
 
     def features(self, images: torch.Tensor) -> dict:
         """(B, 3, S, S) RGB in [0, 1] -> {stride: pre map} of the backbone."""
@@ -266,10 +300,13 @@ class RTN(nn.Module):
         :meth:`final_features`), so they are not computed again. ``start``: a (B, 6, h, w) field
         to begin from instead of the identity; the schedule then begins at its first step on that
         grid. ``constrain``: applied to every field before it is scored (the start, after each
-        upsampling and each update), e.g. to re-impose fixed correspondences.
+        upsampling and each update), e.g. to re-impose fixed correspondences. With
+        ``readout_weight`` set and semantic maps among the pre maps, the last field is the
+        :func:`semantic_readout` of the last update's.
         """
         field, first = start, 0
         source_features = dict(source_features or {})
+        pre_source, pre_target = _with_coarse(pre_source, self.schedule), _with_coarse(pre_target, self.schedule)
         if start is not None:
             grids = [tuple(pre_source[s].shape[-2:]) for s in self.schedule]
             if tuple(start.shape[-2:]) not in grids:
@@ -282,13 +319,16 @@ class RTN(nn.Module):
                 field = identity_field(pre_source[stride].shape[0], height, width, pre_source[stride].device)
             elif field.shape[-2:] != (height, width):
                 field = upsample_field(field, (height, width))
+            readout = k == len(self.schedule) and self.readout_weight is not None and SEMANTIC in pre_source
+            if readout:
+                field = semantic_readout(field, pre_source[SEMANTIC], pre_target[SEMANTIC], self.readout_weight)
             if constrain is not None:
                 field = constrain(field)
             if stride not in source_features:
-                source_features[stride] = self.level_convs[str(stride)].regular(pre_source[stride])
-            aligned = self.level_convs[str(stride)].aligned(pre_target[stride], field)
+                source_features[stride] = self.level_conv(stride).regular(pre_source[stride])
+            aligned = self.level_conv(stride).aligned(pre_target[stride], field)
             correlation = local_correlation(source_features[stride], aligned)
-            yield Step(field, correlation, stride)
+            yield Step(field, correlation, stride, readout)
             if k == len(self.schedule):
                 return
             residual = self.geometry(F.normalize(correlation, dim=1))
@@ -298,7 +338,7 @@ class RTN(nn.Module):
     def final_features(self, pre_source: dict, pre_target: dict):
         """L2-normalised source and target features on the finest level's regular grid."""
         stride = min(self.schedule)
-        conv = self.level_convs[str(stride)]
+        conv = self.level_conv(stride)
         return conv.regular(pre_source[stride]), conv.regular(pre_target[stride])
 
     def siamese_features(self, source, target):
@@ -308,3 +348,15 @@ class RTN(nn.Module):
 
     def forward(self, source: torch.Tensor, target: torch.Tensor) -> list[Step]:
         return list(self.iterate(source, target))
+
+
+def _weighted_level(stride: int) -> int:
+    """The level whose weights serve ``stride`` (the coarse level borrows stride 16's)."""
+    return COARSE_OF if stride == COARSE_STRIDE else stride
+
+
+def _with_coarse(pre: dict, schedule) -> dict:
+    """``pre`` maps with the coarse level added (stride 16 pooled 2 x 2) when the schedule uses it."""
+    if COARSE_STRIDE not in schedule or COARSE_STRIDE in pre:
+        return pre
+    return {**pre, COARSE_STRIDE: F.avg_pool2d(pre[COARSE_OF], 2, ceil_mode=True)}

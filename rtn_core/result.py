@@ -25,6 +25,7 @@ class Iteration:
     confidence: torch.Tensor  # (h, w) float32 in [0, 1]: softmax peak of the window correlation
     # (one feature of the calibrated per-point confidence: CorrespondenceResult.confidence)
     stride: int  # feature stride of the level this field lives on
+    readout: bool = False  # the semantic readout of the previous field (rtn_core.model.semantic_readout)
 
 
 @dataclass
@@ -34,7 +35,7 @@ class CorrespondenceResult:
     source_size: tuple[int, int]  # (width, height) of the original source image
     target_size: tuple[int, int]
     iterations: list[Iteration] = dataclass_field(default_factory=list)
-    source_features: torch.Tensor | None = None  # (C, h, w) L2-normalised, finest level
+    source_features: torch.Tensor | None = None  # (C, h, w) L2-normalised: the semantic map, else the finest level
     target_features: torch.Tensor | None = None
     device: str = "cpu"
     total_iterations: int = 0  # how many updates the full run makes (the stream may be partial)

@@ -34,20 +34,21 @@ def _result(shifts, calibration=None, back=None):
 def test_features_of_a_settled_match_onto_the_same_cell():
     features = point_features(_result([0.0, 0.0, 0.0]), [[7.5, 7.5], [39.5, 23.5]])  # cell centres (16 px cells)
     settled = np.log(LOG_FLOOR)
-    # peak, step1, step2, cosine, margin, cycle, logdet, rough, motion, outside, fb
-    assert features == pytest.approx(np.array([[0.75, settled, settled, 1.0, 0.0, settled,
+    # peak, step1, step2, cosine, margin, cycle, nearest, logdet, rough, motion, outside, fb
+    assert features == pytest.approx(np.array([[0.75, settled, settled, 1.0, 0.0, settled, settled,
                                                 0.0, settled, settled, 0.0, np.nan]] * 2), abs=1e-5, nan_ok=True)
 
 
 def test_features_of_a_moving_match_onto_another_cell():
     # the last field moves by 0.5 normalised = 16 px = one cell to the right; earlier fields by 0 and 0.25
     features = point_features(_result([0.0, 0.25, 0.5], back=-0.25), [[7.5, 7.5]])[0]
-    peak, step1, step2, cosine, margin, cycle, logdet, rough, motion, outside, fb = features
+    peak, step1, step2, cosine, margin, cycle, nearest, logdet, rough, motion, outside, fb = features
     assert peak == pytest.approx(0.75)
     assert step1 == pytest.approx(np.log(8 / 64 + LOG_FLOOR))  # 8 px moved since the previous update
     assert step2 == pytest.approx(np.log(16 / 64 + LOG_FLOOR))
     assert cosine == pytest.approx(0.0) and margin == pytest.approx(1.0)  # matched the wrong cell
     assert cycle == pytest.approx(np.log(16 / 64 + LOG_FLOOR))  # that cell points back one cell away
+    assert nearest == pytest.approx(np.log(16 / 64 + LOG_FLOOR))  # the best-scoring cell is one cell back
     assert logdet == pytest.approx(0.0, abs=1e-5) and rough == pytest.approx(np.log(LOG_FLOOR))  # a rigid shift
     assert motion == pytest.approx(np.log(16 / 64 + LOG_FLOOR)) and outside == 0.0
     assert fb == pytest.approx(np.log(8 / 64 + LOG_FLOOR))  # the backward field brings it back 8 px short
@@ -82,7 +83,7 @@ def test_auroc_and_review_figures_on_a_hand_counted_case():
     assert figures["flagged_share"] == pytest.approx(2 / 5) and figures["wrong_caught"] == pytest.approx(2 / 3)
 
 
-def test_fit_recovers_a_known_logistic_drops_wrong_signs_and_flags_at_most_35_percent():
+def test_fit_recovers_a_known_logistic_and_drops_wrong_signs():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(4000, len(FEATURES)))
     peak, step1, margin = (FEATURES.index(n) for n in ("peak", "step1", "margin"))
@@ -95,8 +96,6 @@ def test_fit_recovers_a_known_logistic_drops_wrong_signs_and_flags_at_most_35_pe
     assert weights == pytest.approx(expected, abs=0.15)
     p = probability(features, calibration)
     assert np.abs(p - truth).mean() < 0.03
-    threshold = calibrate.choose_review_threshold(p, right)
-    assert (p < threshold).mean() <= calibrate.MAX_FLAGGED + 0.01
     assert calibrate.auroc(p, right) > 0.75
     # a large margin (best cell far better than the match) predicting success: wrong sign, dropped
     features[:, margin] = 2.0 * features[:, peak] + rng.normal(scale=0.3, size=4000)

@@ -156,3 +156,41 @@ def test_default_backbone_features_recover_a_translation(model):
     inside = (xs.flatten() >= 3) & (ys.flatten() >= 2)  # source cells that are in the crop
     correct = (displacement[inside] == torch.tensor([-3, -2])).all(1).float().mean()
     assert correct > 0.8
+
+
+def _one_hot_features(labels: torch.Tensor, channels: int) -> torch.Tensor:
+    """(1, C, h, w) unit features: pixel (y, x) is one-hot at channel labels[y, x]."""
+    return torch.nn.functional.one_hot(labels, channels).permute(2, 0, 1)[None].float()
+
+
+def test_semantic_readout_moves_matches_to_the_semantic_twin_within_the_prior():
+    """Each target pixel carries the label of the source pixel two columns to its left: with no
+    distance cost every match lands on its twin (a known shift of 2 cells); with a large cost the
+    identity field's own matches stay; the affine part is kept either way."""
+    from rtn_core.model import semantic_readout
+    height, width = 6, 8
+    labels = torch.arange(height * width).view(height, width)
+    target_labels = torch.roll(labels, shifts=2, dims=1)  # target (y, x) shows source (y, x - 2)
+    source, target = _one_hot_features(labels, height * width), _one_hot_features(target_labels, height * width)
+    field = identity_field(1, height, width)
+    field[:, 1] = 0.3  # an affine part that must survive
+    shifted = semantic_readout(field, source, target, weight=0.0)
+    expected = torch.zeros(height, width, 2)
+    expected[..., 0] = 2 * 2.0 / width  # two cells in normalised units
+    expected[:, -2:, 0] = -(width - 2) * 2.0 / width  # the last two columns' twins wrapped round
+    torch.testing.assert_close(shifted[0, 4:6].permute(1, 2, 0), expected)
+    torch.testing.assert_close(shifted[:, :4], field[:, :4])
+    kept = semantic_readout(field, source, target, weight=1e3)
+    torch.testing.assert_close(kept, field)
+
+
+def test_coarse_level_borrows_stride_16_weights_and_runs_first():
+    torch.manual_seed(0)
+    plain, coarse = RTN(schedule=(16, 8)), RTN(schedule=(32, 16, 8))
+    assert plain.state_dict().keys() == coarse.state_dict().keys()  # shipped weights load unchanged
+    assert coarse.levels == [8, 16, 32]
+    images = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        steps = coarse(images[:1], images[1:])
+    assert [(s.stride, tuple(s.field.shape[-2:])) for s in steps] == [(32, (4, 4)), (16, (8, 8)), (8, (16, 16)),
+                                                                     (8, (16, 16))]

@@ -39,7 +39,7 @@ def test_undo_and_redo_restore_exact_states(project, tmp_path):
              lambda: project.rename_keypoint("tail", "tail_tip"),
              lambda: project.delete_keypoints(["left_eye"]),
              lambda: project.set_reviewed([a]),
-             lambda: project.set_settings(TransferSettings(min_confidence=0.5))]
+             lambda: project.set_settings(TransferSettings(min_confidence=0.6))]
     for edit in edits:
         edit()
         states.append(project.labels)

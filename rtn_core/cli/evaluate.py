@@ -24,6 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--input-size", type=int, help="square network input, px (default: the weights' "
                         "inference settings, else 256)")
     parser.add_argument("--schedule", help="strides of the recurrent updates, e.g. 16,8,8,8 (default: the model's)")
+    parser.add_argument("--readout", type=float, metavar="W", help="semantic readout weight of the last field "
+                        "(rtn_core.model.semantic_readout; 0 = off; default: the weights' inference settings)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if present")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON (and the reliability "
                         "diagram beside it, FILE with .png)")
@@ -50,18 +52,22 @@ def run(args) -> int:
     if not pairs:
         raise ValueError("no pairs to evaluate")
     matcher = Matcher(weights=args.weights, device=args.device, input_size=args.input_size)
+    if args.schedule:
+        matcher.model.schedule = parse_schedule(args.schedule, matcher.model.levels)
+    if args.readout is not None:
+        matcher.model.readout_weight = args.readout or None
     if args.fixed is not None or args.cycle is not None:
         return _study(args, matcher, pairs)
-    if args.schedule:
-        matcher.model.schedule = parse_schedule(args.schedule, matcher.model.level_convs)
     report = {"dataset": args.dataset,
               "weights": (f"{os.path.basename(matcher.weights)} (sha256 {file_hash(matcher.weights)})"
                           if matcher.weights else "untrained"),
               "input_size": matcher.input_size, "schedule": list(matcher.model.schedule),
+              "readout_weight": matcher.model.readout_weight,
               **evaluate(matcher, pairs, fit_confidence=bool(args.fit_confidence), save_records=args.records)}
     print(format_report(report))
     if args.fit_confidence:
         settings = {"weights": report["weights"], "input_size": report["input_size"], "schedule": report["schedule"],
+                    "readout_weight": report["readout_weight"],
                     "confidence": {**report.pop("calibration"), "fitted_on": f"{args.dataset} ({report['pairs']} pairs)"}}
         write_atomic(args.fit_confidence, json.dumps(settings, indent=2))
     if args.json:
@@ -80,7 +86,7 @@ def parse_schedule(text: str, levels) -> tuple[int, ...]:
         schedule = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise ValueError(f"--schedule {text!r}: give strides separated by commas, e.g. 16,8,8,8") from None
-    if not schedule or any(str(s) not in levels for s in schedule):
+    if not schedule or any(s not in levels for s in schedule):
         raise ValueError(f"--schedule {text!r}: strides must be among the model's levels {sorted(levels)}")
     return schedule
 

@@ -29,9 +29,9 @@ PENDING, DONE, SKIPPED = "pending", "done", "skipped"
 class TransferSettings:
     """Thresholds that flag transferred points for review."""
 
-    # below this the point is flagged low_confidence: the review threshold chosen on semcorr-val
-    # with the shipped weights (resources/weights/rtn_lite0.inference.json, "review_below")
-    min_confidence: float = 0.270
+    # below this the point is flagged low_confidence: more likely wrong than right by the calibrated
+    # confidence (resources/weights/rtn_lite0.inference.json, "review_below"; rule in MODEL_CARD.md)
+    min_confidence: float = 0.5
     max_fb_fraction: float = 0.05  # fb error above this fraction of the source's longer side: fb_fail
 
     def __post_init__(self):

@@ -2,8 +2,8 @@
 
 The calibration is a logistic regression of "right within alpha 0.10" on the standardised
 features, fitted on semcorr-val only, with each subset weighing the same (600 dog pairs would
-otherwise decide it alone); features that come out with the wrong sign are dropped. The review threshold is chosen on the same set by the rule in
-resources/weights/MODEL_CARD.md.
+otherwise decide it alone); features that come out with the wrong sign are dropped. Review flags
+mark the points more likely wrong than right (REVIEW_BELOW; the rule in resources/weights/MODEL_CARD.md).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ..confidence import FEATURES, HIGHER_IS_BETTER
 
 RIGHT_WITHIN = 0.10  # alpha: a match is "right" when within this share of the reference length
 REVIEW_SHARE = 0.20  # worst-first review: the share of points looked at first
-MAX_FLAGGED = 0.35  # the review flags may mark at most this share of all points
+REVIEW_BELOW = 0.5  # flag a point whose calibrated probability of being right is below this
 L2 = 1e-3  # ridge on the weights: keeps the fit finite when a feature separates perfectly
 
 
@@ -56,20 +56,6 @@ def _logistic(x: np.ndarray, y: np.ndarray, sample: np.ndarray, penalised: int) 
         if np.abs(delta).max() < 1e-8:
             break
     return beta
-
-
-def choose_review_threshold(scores: np.ndarray, right: np.ndarray) -> float:
-    """The flag threshold (flag a point when its score is below it): among thresholds flagging at
-    most MAX_FLAGGED of the points, the one with the largest (share of wrong points flagged -
-    share of right points flagged)."""
-    candidates = np.quantile(scores, np.linspace(0.0, MAX_FLAGGED, 71)[1:])
-    wrong = ~right
-
-    def youden(t):
-        flagged = scores < t
-        return flagged[wrong].mean() - flagged[right].mean()
-
-    return float(max(candidates, key=youden))
 
 
 def auroc(scores: np.ndarray, right: np.ndarray) -> float:

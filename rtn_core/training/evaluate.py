@@ -2,9 +2,8 @@
 nearest-neighbour baseline, and how well the per-point confidence finds the wrong matches.
 
 The baseline ("nearest_neighbour") maps each source keypoint to the argmax of
-``result.score_map``: cosine similarity of the model's finest-level features (the stride-8
-hypercolumn after the level convolution, 32 x 32 cells at 256 px) with every target cell, no
-geometry. RTN's answer at iteration k is ``result.map_points(points, k)``; iteration 0 is the
+``result.score_map``: cosine similarity of the result's features (the backbone's semantic map
+where it has one, else the finest level's) with every target cell, no geometry. RTN's answer at iteration k is ``result.map_points(points, k)``; iteration 0 is the
 identity field. semcorr-val is reported per subset, and its headline is the unweighted mean of
 the subsets (its README).
 """
@@ -104,8 +103,7 @@ def evaluate(matcher: Matcher, pairs: list[KeypointPair], alphas=ALPHAS, progres
     calibration = matcher.calibration
     if fit_confidence:
         calibration = calibrate.fit(records.features, right, records.subsets)
-        raw = probability(records.features, calibration)
-        calibration["review_below"] = calibrate.choose_review_threshold(raw, right)
+        calibration["review_below"] = calibrate.REVIEW_BELOW
         report["calibration"] = calibration
     report["confidence"] = confidence_figures(records, right, calibration)
     return report

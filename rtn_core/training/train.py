@@ -31,7 +31,7 @@ from .. import coords, distributed
 from . import synthetic
 from ..atomic import atomic_path
 from .data import ImageStore, Photo, box_mask, imagenet_photos, list_images, pets_photos
-from ..model import RTN, window_loss
+from ..model import DEFAULT_SCHEDULE, RTN, window_loss
 from ..weights import load_rtn_weights, save_rtn_weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -61,7 +61,8 @@ class Trainer:
         model_cfg = config["model"]
         self.seed = model_cfg.get("seed", 0)
         torch.manual_seed(self.seed)
-        self.model = RTN(model_cfg.get("backbone", "efficientnet-lite0")).to(device)
+        self.model = RTN(model_cfg.get("backbone", "efficientnet-lite0"),
+                         schedule=tuple(model_cfg.get("schedule", DEFAULT_SCHEDULE))).to(device)
         self.size = model_cfg.get("input_size", 256)
         self.store = ImageStore(self.size)
         self.tap_cache: dict = {}
