@@ -13,6 +13,11 @@ LOOP_HOLD = 0.75  # when looping, the last iteration stays this many iteration-t
 FRAME_MS = 16  # ~60 fps
 
 
+def iteration_name(iteration) -> str:
+    """What an iteration is, for labels: its level's stride, or the semantic readout of the last field."""
+    return "semantic readout" if iteration.readout else f"stride {iteration.stride}"
+
+
 class Playback(QObject):
     """The shown iteration of the newest result; ``shown(t)`` asks for iteration ``t`` to be drawn."""
 
@@ -68,7 +73,7 @@ class Playback(QObject):
         self.iteration_label = QLabel()
         # wide enough for the usual texts, so that the slider does not jump as they change
         self.iteration_label.setMinimumWidth(self.iteration_label.fontMetrics().horizontalAdvance(
-            "Iteration 5.0 / 5 · stride 16") + 8)
+            "Iteration 5.0 / 5 · semantic readout") + 8)
         for widget in (self.back_button, self.play_button, self.forward_button, self.loop_button, self.speed):
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             layout.addWidget(widget)
@@ -164,6 +169,6 @@ class Playback(QObject):
             return
         k = round(self.iteration)
         shown = f"{self.iteration:.1f}" if self.play_timer.isActive() else f"{k}"
-        detail = "identity" if k == 0 else f"stride {self.result.iterations[k].stride}"
+        detail = iteration_name(self.result.iterations[k]) if k else "identity"
         pending = "" if self.result.complete else f" ({self.result.last} computed)"
         self.iteration_label.setText(f"Iteration {shown} / {self.result.total_iterations} · {detail}{pending}")

@@ -36,13 +36,15 @@ def shared_matcher():
 class TurningMatcher:
     """A stand-in matcher whose field visibly changes each iteration: iteration k turns every
     local affine by 4k degrees and shifts matches by (0.03k, -0.02k) normalised units.
-    ``delay`` seconds pass before each iteration, to catch a run in progress."""
+    ``delay`` seconds pass before each iteration, to catch a run in progress; with ``readout`` the
+    last iteration is marked as the semantic readout."""
 
     device = "cpu"
     iterations = 5
 
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, delay: float = 0.0, readout: bool = False):
         self.delay = delay
+        self.readout = readout
 
     def warm_up(self) -> None:
         pass
@@ -56,7 +58,8 @@ class TurningMatcher:
             field = torch.zeros(6, 8, 8)
             field[:4] = torch.tensor([np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)])[:, None, None]
             field[4], field[5] = 0.03 * k, -0.02 * k
-            step = Iteration(field, torch.full((8, 8), 0.1 * k), 16 if k < 2 else 8)
+            step = Iteration(field, torch.full((8, 8), 0.1 * k), 16 if k < 2 else 8,
+                             self.readout and k == self.iterations)
             result = CorrespondenceResult(**{**result.__dict__, "iterations": result.iterations + [step]})
             yield result
 
@@ -504,6 +507,15 @@ def test_points_go_to_label_transfer_with_the_pair_and_their_names(window, qtbot
         assert [t.image for t in labels.targets] == [os.path.abspath(SAMPLE_PAIR[1])]
     finally:
         labeling.close()
+
+
+def test_the_readout_iteration_is_named_as_such(make_window, qtbot):
+    window = make_window(lambda device, weights: TurningMatcher(readout=True))
+    window.open_images(*SAMPLE_PAIR)
+    wait_complete(qtbot, window)
+    assert window.playback.iteration_label.text() == "Iteration 5 / 5 · semantic readout"
+    window.playback.step(-1)
+    assert window.playback.iteration_label.text() == "Iteration 4 / 5 · stride 8"
 
 
 def test_loop_and_speed_control_playback(make_window, qtbot):
