@@ -65,7 +65,8 @@ class Playback(QObject):
         self.play_button.clicked.connect(self.toggle_play)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setMinimumWidth(100)
-        self.slider.setToolTip("Shown iteration: 0 is the identity (Left / Right step)")
+        self.slider.setToolTip("Shown iteration: 0 is the identity; the label names each iteration's level, "
+                               "or the semantic readout (Left / Right step)")
         self.slider.setRange(0, 0)
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.slider.setPageStep(1)
