@@ -119,8 +119,10 @@ class MatchRun(QObject):
             return
         loaded = "" if self.load_seconds is None else f" (model loaded in {self.load_seconds:.2f} s)"
         self.load_seconds = None  # said once, after the first match
+        total = self.result.total_iterations
+        readout = ", the last a semantic readout" if self.result.iterations[-1].readout else ""
         self.status.emit(f"Matched in {seconds:.2f} s on {self.result.device}{loaded}: "
-                         f"{self.result.total_iterations} iterations. Click the source to add points.")
+                         f"{total} iteration{'' if total == 1 else 's'}{readout}. Click the source to add points.")
         self.done.emit()
 
     @Slot(int, str)

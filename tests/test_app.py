@@ -514,6 +514,7 @@ def test_the_readout_iteration_is_named_as_such(make_window, qtbot):
     window.open_images(*SAMPLE_PAIR)
     wait_complete(qtbot, window)
     assert window.playback.iteration_label.text() == "Iteration 5 / 5 · semantic readout"
+    assert "5 iterations, the last a semantic readout." in window.status_text.text()
     window.playback.step(-1)
     assert window.playback.iteration_label.text() == "Iteration 4 / 5 · stride 8"
 
