@@ -98,17 +98,25 @@ class FieldTrack:
         return 0 if self.result is None else len(self.result.iterations)
 
     def iteration(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """((N, 2) matches, (N, 2, 2) affines, (N,) confidences) at iteration ``k``."""
+        """((N, 2) matches, (N, 2, 2) affines, (N,) confidences) at iteration ``k``; the
+        confidences are NaN except at the final iteration (see :meth:`_confidence`)."""
         field = self.result.iterations[k]
         cached = self._cache.get(k)
         if cached is None or cached[0] is not field:
             if len(self.points):
                 values = (self.result.map_points(self.points, k), self.result.local_affine(self.points, k),
-                          self.result.confidence(self.points, k))
+                          self._confidence(k))
             else:
                 values = (np.zeros((0, 2)), np.zeros((0, 2, 2)), np.zeros(0))
             cached = self._cache[k] = (field, values)
         return cached[1]
+
+    def _confidence(self, k: int) -> np.ndarray:
+        """The calibrated confidence is fitted on final fields only, so it is given for the last
+        iteration of a complete run; earlier (or still streaming) iterations get NaN: no score."""
+        if self.result.complete and k in (-1, self.result.last):
+            return self.result.confidence(self.points, k)
+        return np.full(len(self.points), np.nan)
 
     def at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(matches, affines, confidences) at fractional iteration ``t``, linearly interpolated."""

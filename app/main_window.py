@@ -56,7 +56,8 @@ class MainWindow(QMainWindow):
         self._run_fixes: list = []  # the corrections the current run imposes
         self._replace_on_first = False  # the shown field stays up until the new run's first iteration
         self.pair = Pair(self, self.settings, self.show_message, self._may_replace_source)
-        self.run = MatchRun(self, matcher_factory, device or "auto", weights or "")
+        self.run = MatchRun(self, matcher_factory, device or "auto", weights or "",
+                            hint=lambda: "" if len(self.points) else "Click the source to add points.")
         self.playback = Playback(self)
         self._build_views()
         self.overlays = Overlays(self, self.source_view, self.target_view, self.points, self.pair)
@@ -215,17 +216,22 @@ class MainWindow(QMainWindow):
         count = len(self.points)
         self.points.clear()
         if count:
-            self.status_text.setText(f"Cleared {_count(count, 'point')}: Edit > Undo (Ctrl+Z) brings them back.")
+            self._say_edit(f"Cleared {_count(count, 'point')}: Edit > Undo (Ctrl+Z) brings them back.")
 
     def undo(self) -> None:
         what = self.points.undo_text()
         if self.points.undo():
-            self.status_text.setText(f"Undid {what}.")
+            self._say_edit(f"Undid {what}.")
 
     def redo(self) -> None:
         what = self.points.redo_text()
         if self.points.redo():
-            self.status_text.setText(f"Redid {what}.")
+            self._say_edit(f"Redid {what}.")
+
+    def _say_edit(self, text: str) -> None:
+        """Say what an edit did; the re-match it may have started keeps saying it before its own messages."""
+        self.status_text.setText(text)
+        self.run.note = text
 
     def _on_points_changed(self, kind: str) -> None:
         if kind not in (MATCHED, SELECTED):  # an edit: the undo history changed

@@ -19,9 +19,12 @@ class MatchRun(QObject):
     status = Signal(str)
     report = Signal(str, str)  # title, message of a failure
 
-    def __init__(self, window: QWidget, matcher_factory=default_matcher, device: str = "auto", weights: str = ""):
+    def __init__(self, window: QWidget, matcher_factory=default_matcher, device: str = "auto", weights: str = "",
+                 hint=lambda: ""):
         super().__init__(window)
         self.window = window
+        self.hint = hint  # () -> what to tell the user to do next, at the end of a finished match's message
+        self.note = ""  # what started the current job (e.g. 'Undid fix.'): said before its messages
         self.device_key, self.weights = device, weights
         self.model_device = ""  # set once the model is ready
         self.model_failed = False
@@ -82,6 +85,7 @@ class MatchRun(QObject):
         any running job stops at its next iteration."""
         self.cancel()
         self.result = None
+        self.note = ""
         self.progress.setRange(0, 0)  # busy until the first iteration says how many there are
         if self.model_failed:
             self.progress.setRange(0, 1)
@@ -99,7 +103,7 @@ class MatchRun(QObject):
     @Slot(int)
     def _on_started(self, job: int) -> None:
         if job == self._job:
-            self.status.emit(f"Matching on {self.model_device}…")
+            self._say(f"Matching on {self.model_device}…")
 
     @Slot(int, object)
     def _on_progress(self, job: int, snapshot) -> None:
@@ -110,7 +114,7 @@ class MatchRun(QObject):
         self.progress.setRange(0, total)
         self.progress.setValue(snapshot.last)
         self.progress.setFormat(f"%v / {total}")
-        self.status.emit(f"Matching on {snapshot.device}: iteration {snapshot.last} of {total}…")
+        self._say(f"Matching on {snapshot.device}: iteration {snapshot.last} of {total}…")
         self.progressed.emit(snapshot)
 
     @Slot(int, float)
@@ -121,9 +125,13 @@ class MatchRun(QObject):
         self.load_seconds = None  # said once, after the first match
         total = self.result.total_iterations
         readout = ", the last a semantic readout" if self.result.iterations[-1].readout else ""
-        self.status.emit(f"Matched in {seconds:.2f} s on {self.result.device}{loaded}: "
-                         f"{total} iteration{'' if total == 1 else 's'}{readout}. Click the source to add points.")
+        self._say(f"Matched in {seconds:.2f} s on {self.result.device}{loaded}: "
+                  f"{total} iteration{'' if total == 1 else 's'}{readout}. {self.hint()}")
         self.done.emit()
+
+    def _say(self, text: str) -> None:
+        """A status message of the current job, after the note of what started it (so it stays visible)."""
+        self.status.emit(f"{self.note} {text}".strip())
 
     @Slot(int, str)
     def _on_failed(self, job: int, message: str) -> None:

@@ -205,7 +205,7 @@ class Overlays:
                                        [p.name for p in points])
         matched = [p for p in points if p.target is not None]
         self.target_markers.set_points([p.id for p in matched], [p.target for p in matched], selected,
-                                       [f"{p.name}  {score_text(p.confidence, p.fixed is not None)}"
+                                       [f"{p.name}  {score_text(p.confidence, p.fixed is not None)}".rstrip()
                                         for p in matched],
                                        self._point_outlines if matched else None)
         for glyphs in (self.source_glyphs, self.target_glyphs):

@@ -66,7 +66,8 @@ class Playback(QObject):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setMinimumWidth(100)
         self.slider.setToolTip("Shown iteration: 0 is the identity; the label names each iteration's level, "
-                               "or the semantic readout (Left / Right step)")
+                               "or the semantic readout (Left / Right step). Point confidences show at the last "
+                               "iteration only: they are the final match's")
         self.slider.setRange(0, 0)
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.slider.setPageStep(1)

@@ -58,7 +58,7 @@ class PointList:
             number += 1
         point = Point(self._next_id, (float(x), float(y)),
                       None if target is None else (float(target[0]), float(target[1])),
-                      None if confidence is None else float(confidence), name or f"p{number}")
+                      _score(confidence), name or f"p{number}")
         self._next_id += 1
         self.points.append(point)
         self.selected = {point.id}
@@ -154,7 +154,7 @@ class PointList:
         else:
             for point, target, confidence in zip(self.points, targets, confidences, strict=True):
                 point.target = point.fixed or (float(target[0]), float(target[1]))
-                point.confidence = float(confidence)
+                point.confidence = _score(confidence)
         self._emit(MATCHED)
 
     # ----- undo and redo -----------------------------------------------------------------
@@ -199,3 +199,8 @@ class PointList:
     def _emit(self, kind: str) -> None:
         for listener in self._listeners:
             listener(kind)
+
+
+def _score(confidence) -> float | None:
+    """A confidence as stored on a point: None for none (None or NaN: an iteration before the final one)."""
+    return None if confidence is None or np.isnan(confidence) else float(confidence)

@@ -11,7 +11,7 @@ from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from .points import Point, PointList
-from .scores import score_text
+from .scores import FINAL_ONLY, NO_SCORE, score_text
 
 COLUMNS = ["name", "src x", "src y", "tgt x", "tgt y", "conf."]  # short: the dock is narrow on a laptop
 SYNC_DELAY_MS = 25  # the table follows this long after a change: after the views have painted it
@@ -28,6 +28,7 @@ class PointsTableModel(QStandardItemModel):
     def __init__(self, points: PointList):
         super().__init__(0, len(COLUMNS))
         self.setHorizontalHeaderLabels(COLUMNS)
+        self.horizontalHeaderItem(COLUMNS.index("conf.")).setToolTip(FINAL_ONLY)
         self.points = points
         self._ids: list[int] = []  # the point shown in each row
         self._shown: list[list[str]] = []  # the cells' texts, to compare without asking Qt
@@ -67,7 +68,7 @@ def _row_texts(point: Point) -> list[str]:
     if point.target is None:
         return [point.name, *source, "–", "–", "–"]
     return [point.name, *source, f"{point.target[0]:.1f}", f"{point.target[1]:.1f}",
-            score_text(point.confidence, point.fixed is not None)]
+            score_text(point.confidence, point.fixed is not None) or NO_SCORE]
 
 
 def _cell(text: str, editable: bool = False) -> QStandardItem:

@@ -4,6 +4,9 @@ the 0-1 value; only what is shown goes through here."""
 from __future__ import annotations
 
 BY_HAND = "by hand"  # a point a person placed or corrected: it has no model score
+NO_SCORE = "—"  # a matched point without a score: an iteration before the final one
+FINAL_MATCH = "Confidence: the calibrated probability that the final match is right"
+FINAL_ONLY = f"{FINAL_MATCH}; shown at the last iteration only ({NO_SCORE} before it)"  # windows with playback
 
 
 def score_text(confidence: float | None, by_hand: bool = False) -> str:

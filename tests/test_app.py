@@ -20,6 +20,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialog, QPushButton
 
 from app.main_window import SAMPLE_PAIR, MainWindow
+from app.points_table import COLUMNS
+from app.scores import NO_SCORE, score_text
 from rtn_core.matcher import Matcher
 from rtn_core.result import CorrespondenceResult, Iteration
 
@@ -138,6 +140,16 @@ def test_click_places_target_marker_where_the_result_maps_it(window, qtbot):
 
     window.playback.step(-window.run.result.last)  # at the identity the marker follows iteration 0
     assert tuple(markers.positions[0]) == pytest.approx(window.run.result.map_point(*point.source, 0), abs=1e-4)
+    # the calibrated confidence is that of the final match: none is shown before the last iteration
+    window.table.sync()
+    conf_column = COLUMNS.index("conf.")
+    assert point.confidence is None and window.table.model().item(0, conf_column).text() == NO_SCORE
+    assert markers.markers[point.id]._shown[2] == point.name  # the caption has no score either
+    assert "final match" in window.table.model().horizontalHeaderItem(conf_column).toolTip()
+    window.playback.step(window.run.result.last)
+    window.table.sync()
+    assert point.confidence == pytest.approx(window.run.result.confidence([point.source])[0], abs=1e-6)
+    assert window.table.model().item(0, conf_column).text() == score_text(point.confidence)
 
 
 def test_hover_previews_the_match(window):
@@ -463,6 +475,24 @@ def test_clear_delete_and_add_undo_and_redo_from_the_keyboard(window, qtbot):
     QTest.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
     assert [p.name for p in points.points] == ["p1", "p2", "p3"]
     qtbot.waitUntil(lambda: window.table.model().rowCount() == 3, timeout=2000)
+
+
+def test_undoing_a_fix_keeps_saying_so_through_the_re_match(make_window, qtbot):
+    """The re-match an undo starts merges its message after 'Undid fix.'; the click hint is only for no points."""
+    window = make_window(lambda device, weights: TurningMatcher())
+    window.open_images(*SAMPLE_PAIR)
+    wait_complete(qtbot, window)
+    assert window.status_text.text().endswith("Click the source to add points.")
+    point = window.points.add(100, 100)
+    window.points.fix(point.id, 120, 90)
+    window.start_match(keep_shown=True)  # what a drag's release does
+    wait_complete(qtbot, window)
+    assert "Click the source" not in window.status_text.text()
+    window.undo()
+    assert window.points.fixes() == [] and window.status_text.text() == "Undid fix."
+    qtbot.waitUntil(lambda: "Matched in" in window.status_text.text(), timeout=WAIT_MS)
+    text = window.status_text.text()
+    assert text.startswith("Undid fix. Matched in ") and "Click the source" not in text
 
 
 def test_points_are_renamed_in_the_table(window, qtbot):

@@ -43,6 +43,26 @@ def test_track_interpolates_between_iterations_and_keeps_its_cache():
     assert track.iteration(1) is cached and track.count == 3
 
 
+def test_track_gives_confidence_only_at_the_final_iteration_of_a_complete_run():
+    """The calibrated confidence is fitted on final fields: earlier iterations, and the newest one of a run
+    still streaming, have none (NaN), which the point list stores as no score."""
+    size = (100, 80)
+    complete = shifted_result(size, [(0.0, 0.0), (0.1, 0.0), (0.2, 0.0)])
+    track = FieldTrack([[10.0, 20.0], [50.0, 40.0]], complete)
+    assert np.isnan(track.at(0)[2]).all() and np.isnan(track.at(1.5)[2]).all()
+    np.testing.assert_allclose(track.at(2)[2], [0.5, 0.5])  # the stand-in field's confidence map
+    streaming = CorrespondenceResult(**{**complete.__dict__, "iterations": complete.iterations[:2]})
+    assert np.isnan(FieldTrack([[10.0, 20.0]], streaming).at(1)[2]).all()
+    points = PointList()
+    points.add(10, 20, target=(1, 2), confidence=np.nan)
+    points.add(50, 40)
+    assert [p.confidence for p in points.points] == [None, None]
+    points.set_matches(*track.at(0)[::2])
+    assert [p.confidence for p in points.points] == [None, None]
+    points.set_matches(*track.at(2)[::2])
+    assert [p.confidence for p in points.points] == pytest.approx([0.5, 0.5])
+
+
 def test_warped_blend_of_an_identity_field_is_the_source():
     rng = np.random.default_rng(0)
     source = np.kron(rng.integers(0, 255, (12, 16, 3)), np.ones((10, 10, 1))).astype(np.uint8)  # 160x120 blocks

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableW
 
 from rtn_core.labels.keypoints import ABSENT, OCCLUDED, VISIBLE, ImageLabels
 
-from ..scores import score_text
+from ..scores import FINAL_MATCH, score_text
 from .canvas import flag_text, point_colour
 
 VISIBILITY_ORDER = (VISIBLE, OCCLUDED, ABSENT)
@@ -33,6 +33,7 @@ class KeypointTable(QTableWidget):
     def __init__(self):
         super().__init__(0, len(COLUMNS))
         self.setHorizontalHeaderLabels(COLUMNS)
+        self.horizontalHeaderItem(COLUMNS.index("Conf.")).setToolTip(FINAL_MATCH)
         self.verticalHeader().setVisible(False)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
