@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QTableWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QTableWidget
 
 from app.labeling import LabelingWindow
 from app.pair import SAMPLE_PAIR
@@ -311,6 +311,31 @@ def test_export_reads_back_equal(make_window, tmp_path, format_name):
     assert window.files.export(format_name, reviewed, reviewed_only=True)
     back = read_labels(reviewed)
     assert back == canonical(project.labels.for_export(reviewed_only=True)) and len(back.targets) == 1
+
+
+def test_export_dialogs_start_in_the_project_folder_else_the_last_one_else_home(make_window, tmp_path, monkeypatch):
+    """Never beside the images (the shipped samples): home, then the folder last exported to, then the saved project's."""
+    home, exports, saved = tmp_path / "home", tmp_path / "exports", tmp_path / "saved"
+    for folder in (home, exports, saved):
+        folder.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    starts, answers = [], [str(exports / "points.csv"), str(exports / "labelme"), ""]
+
+    def choose_folder(parent, title, start):
+        starts.append(start)
+        return answers.pop(0)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", choose_folder)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda parent, title, start, filters: (choose_folder(parent, title, os.path.dirname(start)), ""))
+    window = make_window(corrected_project(tmp_path))
+    window.files.export_dialog("csv")
+    assert os.path.exists(exports / "points.csv")
+    window.files.export_dialog("labelme")  # a format written as a folder of files
+    assert os.path.isdir(exports / "labelme")
+    assert window.files.save(str(saved / "labels.rtnproj"))
+    window.files.export_dialog("csv")  # cancelled
+    assert starts == [str(home), str(exports), str(saved)]
+    assert os.path.dirname(CAT_A) not in starts
 
 
 def test_help_lists_the_shortcuts_and_closing_mid_transfer_is_clean(make_window, qtbot, tmp_path, untrained):

@@ -34,6 +34,7 @@ class ProjectFiles:
     def __init__(self, window, autosave_dir: str, autosave_ms: int):
         self.window = window
         self.autosave_dir = autosave_dir
+        self.last_folder = ""  # where this session last saved or exported (see save_folder)
         self.autosave_timer = QTimer(window, interval=autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
@@ -242,7 +243,7 @@ class ProjectFiles:
 
     # ----- dialogs (entry points from menus; tests call the methods above with paths) ------------------
     def folder(self) -> str:
-        """Where file dialogs start: the project's folder, else the working directory."""
+        """Where dialogs that open files start: the project's folder (else its source's), else the working directory."""
         project = self.window.project
         if project is not None:
             return os.path.dirname(project.path or project.labels.source.image)
@@ -251,8 +252,23 @@ class ProjectFiles:
     def choose_open(self, title: str, filters: str) -> str:
         return QFileDialog.getOpenFileName(self.window, title, self.folder(), filters)[0]
 
-    def choose_save(self, title: str, name: str, filters: str) -> str:
-        return QFileDialog.getSaveFileName(self.window, title, os.path.join(self.folder(), name), filters)[0]
+    def save_folder(self) -> str:
+        """Where save and export dialogs start: the saved project's folder, else the folder this session
+        last wrote to, else home; never the images' folder, which may be the shipped samples."""
+        project = self.window.project
+        if project is not None and project.path:
+            return os.path.dirname(project.path)
+        return self.last_folder or os.path.expanduser("~")
+
+    def choose_save(self, title: str, name: str, filters: str, folder_only: bool = False) -> str:
+        """A path to write (a folder with ``folder_only``), asked from :meth:`save_folder`; remembered there."""
+        if folder_only:
+            path = QFileDialog.getExistingDirectory(self.window, title, self.save_folder())
+        else:
+            path = QFileDialog.getSaveFileName(self.window, title, os.path.join(self.save_folder(), name), filters)[0]
+        if path:
+            self.last_folder = path if folder_only else os.path.dirname(path)
+        return path
 
     def new_from_image_dialog(self) -> None:
         path = self.choose_open("Source image", IMAGE_FILTER)
@@ -278,8 +294,7 @@ class ProjectFiles:
         if self.window.project is None:
             return
         if FORMATS[format_name].writes_folder:
-            path = QFileDialog.getExistingDirectory(self.window, f"Export {format_name}: folder for the files",
-                                                    self.folder())
+            path = self.choose_save(f"Export {format_name}: folder for the files", "", "", folder_only=True)
         else:
             path = self.choose_save(f"Export {FORMATS[format_name].description}",
                                     f"keypoints-{format_name}{EXPORT_SUFFIX[format_name]}", "All files (*)")
