@@ -68,8 +68,14 @@ def load_image(path, max_side: int = MAX_WORKING_SIDE) -> LoadedImage:
 
 def as_loaded(array: np.ndarray, path: str = "", channels: str = "RGB",
               max_side: int = MAX_WORKING_SIDE) -> LoadedImage:
-    """Wrap an in-memory image (any dtype, 1-4 channels, ``channels`` order) as a LoadedImage."""
-    array = np.asarray(array)
+    """Wrap an in-memory image (any dtype, 1-4 channels, ``channels`` order) as a LoadedImage;
+    a file path is read with :func:`load_image`."""
+    if isinstance(array, (str, os.PathLike)):
+        return load_image(array, max_side)
+    given, array = array, np.asarray(array)
+    if array.ndim not in (2, 3):
+        raise ImageError(f"expected an image (an H x W or H x W x C array, or a file path), got "
+                         f"{type(given).__name__} of shape {array.shape}")
     height, width = array.shape[:2]
     if max(width, height) > max_side and array.size:
         factor = max_side / max(width, height)

@@ -47,6 +47,20 @@ def test_one_pixel_image_matches(tmp_path):
     assert result.map_points([[0, 0]]).shape == (1, 2)
 
 
+def test_match_takes_paths_and_names_what_is_not_an_image(tmp_path):
+    matcher = Matcher(weights="", input_size=64)
+    by_path = matcher.match(CAT_A, CAT_B)
+    loaded = matcher.match(load_image(CAT_A), load_image(CAT_B))
+    assert (by_path.source_size, by_path.target_size) == ((451, 300), (640, 426))
+    points = [[100.0, 80.0], [300.0, 200.0]]
+    np.testing.assert_allclose(by_path.map_points(points), loaded.map_points(points), atol=1e-4)
+    with pytest.raises(ImageError, match="missing.png: no such file"):
+        matcher.match(str(tmp_path / "missing.png"), CAT_B)
+    for bad, what in ((None, r"NoneType of shape \(\)"), (np.zeros(5), r"ndarray of shape \(5,\)")):
+        with pytest.raises(ImageError, match=f"expected an image .* got {what}"):
+            matcher.match(bad, CAT_B)
+
+
 def test_very_large_image_is_downscaled_not_rejected(tmp_path):
     big = np.zeros((5000, 7000, 3), np.uint8)
     cv2.circle(big, (6000, 1000), 300, (255, 255, 255), -1)

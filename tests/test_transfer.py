@@ -20,7 +20,8 @@ from rtn_core.labels.keypoints import Point
 from rtn_core.matcher import Matcher
 from rtn_core.model import identity_field
 from rtn_core.result import Iteration
-from rtn_core.labels.transfer import apply_results, expand_targets, summary, transfer_into, transfer_targets
+from rtn_core.labels.transfer import (apply_results, expand_targets, model_info, summary, transfer_into,
+                                     transfer_targets)
 from rtn_core.weights import DEFAULT_WEIGHTS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,7 +59,7 @@ class FakeMatcher:
 
     weights = None
     input_size = 256
-    model = SimpleNamespace(backbone_name="fake")
+    model = SimpleNamespace(backbone_name="fake", schedule=(16, 8), readout_weight=0.15)
 
     def __init__(self, mirror=False, confidence=0.5):
         self.mirror, self.fixed_confidence, self.calls = mirror, confidence, 0
@@ -126,7 +127,7 @@ def test_retransfer_keeps_manual_points_and_reports_skips(project, corrupt, tmp_
     nose = rerun.image(target).point("nose")
     assert (nose.x, nose.y, nose.manual) == (100, 100, True)
     assert not rerun.image(target).reviewed  # other points moved: needs review again
-    assert rerun.info["model"] == "RTN fake 256px" and rerun.info["weights_hash"] is None
+    assert rerun.info["model"] == "RTN fake 256px, schedule 16/8, readout w=0.15" and rerun.info["weights_hash"] is None
     text = summary(rerun)
     assert "targets: 1 done, 1 skipped" in text and "skipped corrupt.jpg: corrupt.jpg: " in text
 
@@ -163,6 +164,20 @@ def test_transfer_runs_the_backbone_once_per_image(project, untrained, monkeypat
 @pytest.fixture(scope="module")
 def small():
     return Matcher(weights="", device="cpu", input_size=128)
+
+
+def test_model_info_names_the_inference_settings_of_a_real_matcher(small, monkeypatch):
+    model = small.model
+    info = model_info(small)
+    strides = "/".join(map(str, model.schedule))
+    readout = "no readout" if model.readout_weight is None else f"readout w={model.readout_weight:g}"
+    assert info["model"] == f"RTN {model.backbone_name} 128px, schedule {strides}, {readout}"
+    assert info["weights"] is None and info["weights_hash"] is None
+    monkeypatch.setattr(model, "schedule", (16, 8, 4))
+    monkeypatch.setattr(model, "readout_weight", 0.25)
+    assert model_info(small)["model"].endswith("128px, schedule 16/8/4, readout w=0.25")
+    monkeypatch.setattr(model, "readout_weight", None)
+    assert model_info(small)["model"].endswith(", no readout")
 
 
 @pytest.mark.parametrize("fixes", [(), (Point("nose", 120.0, 300.0, manual=True),)], ids=["no fix", "one fix"])

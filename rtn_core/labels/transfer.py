@@ -27,9 +27,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 Progress = Callable[[int, int, str], None]  # (targets finished, total, path just finished)
 
 def model_info(matcher) -> dict:
-    """What made the labels, for every export: model name, weights file and its hash."""
-    weights = matcher.weights
-    return {"model": f"RTN {matcher.model.backbone_name} {matcher.input_size}px",
+    """What made the labels, for every export: the model with the inference settings behind them
+    (input size, the schedule's strides, the semantic readout's weight), the weights file and its hash."""
+    weights, model = matcher.weights, matcher.model
+    readout = "no readout" if model.readout_weight is None else f"readout w={model.readout_weight:g}"
+    schedule = "/".join(str(stride) for stride in model.schedule)
+    return {"model": f"RTN {model.backbone_name} {matcher.input_size}px, schedule {schedule}, {readout}",
             "weights": os.path.basename(weights) if weights else None,
             "weights_hash": file_hash(weights) if weights else None}
 
