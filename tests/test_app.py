@@ -96,7 +96,7 @@ def make_window(qtbot, tmp_path, shared_matcher, messages, questions):
 
 def wait_complete(qtbot, window):
     qtbot.waitUntil(lambda: window.run.result is not None and window.run.result.complete
-                    and window.status_text.text().startswith("Matched"), timeout=WAIT_MS)
+                    and "Matched in" in window.status_text.text(), timeout=WAIT_MS)
 
 
 @pytest.fixture
