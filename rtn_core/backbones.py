@@ -99,6 +99,10 @@ class Backbone(nn.Module):
         (``rtn_core.model.semantic_readout``) on the finest level's grid, or None (no readout)."""
         return None
 
+    @property
+    def has_semantic(self) -> bool:
+        return type(self).semantic is not Backbone.semantic
+
     def trunk_parameters(self) -> list:
         """The pretrained parameters (fine-tuned at a lower rate, or frozen)."""
         return list(self.parameters())

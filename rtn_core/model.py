@@ -270,8 +270,14 @@ class RTN(nn.Module):
         self.schedule = tuple(schedule)
 
     @property
+    def reads_out(self) -> bool:
+        """Whether a semantic readout follows the last update (a weight is set and the backbone has the maps)."""
+        return self.readout_weight is not None and self.backbone.has_semantic
+
+    @property
     def iterations(self) -> int:
-        return len(self.schedule)
+        """Fields after the identity: one per update, and the readout."""
+        return len(self.schedule) + self.reads_out
 
     @property
     def levels(self) -> list[int]:
@@ -300,9 +306,8 @@ class RTN(nn.Module):
         :meth:`final_features`), so they are not computed again. ``start``: a (B, 6, h, w) field
         to begin from instead of the identity; the schedule then begins at its first step on that
         grid. ``constrain``: applied to every field before it is scored (the start, after each
-        upsampling and each update), e.g. to re-impose fixed correspondences. With
-        ``readout_weight`` set and semantic maps among the pre maps, the last field is the
-        :func:`semantic_readout` of the last update's.
+        upsampling and each update), e.g. to re-impose fixed correspondences. When the model
+        :attr:`reads_out`, one more field follows the last update's: its :func:`semantic_readout`.
         """
         field, first = start, 0
         source_features = dict(source_features or {})
@@ -312,14 +317,15 @@ class RTN(nn.Module):
             if tuple(start.shape[-2:]) not in grids:
                 raise ValueError(f"start field grid {tuple(start.shape[-2:])} is none of the levels {grids}")
             first = grids.index(tuple(start.shape[-2:]))
-        strides = self.schedule + (self.schedule[-1],)  # the last field is scored on the last level
+        # the last update's field, and its readout, are scored on the last level
+        strides = self.schedule + (self.schedule[-1],) * (1 + self.reads_out)
         for k, stride in enumerate(strides[first:], start=first):
             height, width = pre_source[stride].shape[-2:]
             if field is None:
                 field = identity_field(pre_source[stride].shape[0], height, width, pre_source[stride].device)
             elif field.shape[-2:] != (height, width):
                 field = upsample_field(field, (height, width))
-            readout = k == len(self.schedule) and self.readout_weight is not None and SEMANTIC in pre_source
+            readout = k > len(self.schedule)
             if readout:
                 field = semantic_readout(field, pre_source[SEMANTIC], pre_target[SEMANTIC], self.readout_weight)
             if constrain is not None:
@@ -329,8 +335,8 @@ class RTN(nn.Module):
             aligned = self.level_conv(stride).aligned(pre_target[stride], field)
             correlation = local_correlation(source_features[stride], aligned)
             yield Step(field, correlation, stride, readout)
-            if k == len(self.schedule):
-                return
+            if k >= len(self.schedule):  # no update after the last one, nor after the readout
+                continue
             residual = self.geometry(F.normalize(correlation, dim=1))
             scale = torch.tensor([1, 1, 1, 1, 2.0 / width, 2.0 / height], device=field.device).view(1, 6, 1, 1)
             field = field + residual * scale

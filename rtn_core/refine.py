@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from . import coords
 
-DEFAULT_FALLOFF = 0.3  # Gaussian sigma in normalised units (the image spans 2), chosen on semcorr-val
+DEFAULT_FALLOFF = 0.03  # Gaussian sigma in normalised units (the image spans 2), chosen on semcorr-val (MODEL_CARD.md)
 
 
 def fixed_pairs(fixed, source_size, target_size) -> np.ndarray:

@@ -38,7 +38,7 @@ class CorrespondenceResult:
     source_features: torch.Tensor | None = None  # (C, h, w) L2-normalised: the semantic map, else the finest level
     target_features: torch.Tensor | None = None
     device: str = "cpu"
-    total_iterations: int = 0  # how many updates the full run makes (the stream may be partial)
+    total_iterations: int = 0  # fields after the identity in the full run: updates and readout (the stream may be partial)
     calibration: dict | None = None  # rtn_core.confidence calibration fitted for these weights
     backward: Iteration | None = None  # target-to-source field of the complete run (on the target grid)
 

@@ -194,3 +194,19 @@ def test_coarse_level_borrows_stride_16_weights_and_runs_first():
         steps = coarse(images[:1], images[1:])
     assert [(s.stride, tuple(s.field.shape[-2:])) for s in steps] == [(32, (4, 4)), (16, (8, 8)), (8, (16, 16)),
                                                                      (8, (16, 16))]
+
+
+def test_the_readout_follows_the_last_update_as_its_own_iteration(model):
+    images = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        plain = model(images[:1], images[1:])
+        model.readout_weight = 0.15
+        try:
+            read = model(images[:1], images[1:])
+        finally:
+            model.readout_weight = None
+    assert len(read) == len(plain) + 1 == model.iterations + 2
+    assert [s.readout for s in read] == [False] * len(plain) + [True]
+    for a, b in zip(plain, read):
+        torch.testing.assert_close(a.field, b.field)
+    assert read[-1].stride == plain[-1].stride and read[-1].field.shape == plain[-1].field.shape
