@@ -23,7 +23,7 @@ from .points import PointList
 
 COORDINATE_DECIMALS = 3
 CONFIDENCE_DECIMALS = 4
-CSV_COLUMNS = ["id", "name", "source_x", "source_y", "target_x", "target_y", "confidence", "iteration",
+CSV_COLUMNS = ["id", "name", "source_x", "source_y", "target_x", "target_y", "confidence", "by_hand", "iteration",
                "source_path", "source_width", "source_height",
                "target_path", "target_width", "target_height"]
 
@@ -41,7 +41,10 @@ def points_json(points: PointList, source: LoadedImage, target: LoadedImage, ite
         "coordinates": "original image pixels, (x, y), pixel centres at integers, 0-based",
         "points": [{"id": p.id, "name": p.name, "source": _rounded(p.source),
                     "target": None if p.target is None else _rounded(p.target),
-                    "confidence": None if p.confidence is None else round(p.confidence, CONFIDENCE_DECIMALS)}
+                    # a match placed by hand has no model score
+                    "confidence": None if p.confidence is None or p.fixed is not None
+                    else round(p.confidence, CONFIDENCE_DECIMALS),
+                    "by_hand": p.fixed is not None}
                    for p in points.points],
     }
 
@@ -65,7 +68,7 @@ def write_points_csv(path, points, source, target, iteration) -> None:
     for point in info["points"]:
         target_xy = point["target"] or [None, None]
         writer.writerow([point["id"], point["name"], *map(_number, point["source"]), *map(_number, target_xy),
-                         _number(point["confidence"]), iteration, *images])
+                         _number(point["confidence"]), int(point["by_hand"]), iteration, *images])
     write_atomic(path, buffer.getvalue())
 
 

@@ -231,6 +231,7 @@ def test_export_writes_files_that_load_back_equal(window, qtbot, tmp_path):
                 for p in points]
     assert [(p["id"], p["name"], *p["source"], *p["target"], p["confidence"]) for p in data["points"]] == expected
     assert expected[1][1:4] == ("p2", 33.5, 250.25)
+    assert [p["by_hand"] for p in data["points"]] == [False, False]
 
     with open(exports / "out.csv", newline="") as file:
         rows = list(csv.DictReader(file))
@@ -238,6 +239,11 @@ def test_export_writes_files_that_load_back_equal(window, qtbot, tmp_path):
              float(r["target_y"]), float(r["confidence"])) for r in rows] == expected
     assert all(len(r["target_x"].partition(".")[2]) <= 3 for r in rows), "coordinates to a thousandth of a pixel"
     assert rows[0]["target_path"] == SAMPLE_PAIR[1] and rows[0]["target_width"] == "640"
+    assert [r["by_hand"] for r in rows] == ["0", "0"]
+    window.points.fix(points[0].id, 200.0, 150.0)  # a match placed by hand: no model score in the files
+    window.exports.export("json", str(exports / "fixed.json"))
+    first = json.loads((exports / "fixed.json").read_text())["points"][0]
+    assert first["by_hand"] and first["confidence"] is None and first["target"] == [200.0, 150.0]
     assert window.exports.default_name("csv") == "cat-chelsea__cat-pexels-20787_points.csv"
     assert window.exports.default_name("npy") == "cat-chelsea__cat-pexels-20787_flow.npy"
 
