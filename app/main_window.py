@@ -26,7 +26,7 @@ from .match_run import MatchRun
 from .overlays import Overlays
 from .pair import RESOURCES, SAMPLE_PAIR, Pair
 from .playback import Playback
-from .points import MATCHED, REMOVED, RESTORED, SELECTED, PointList
+from .points import ADDED, MATCHED, REMOVED, RESTORED, SELECTED, PointList
 from .points_table import PointsTable
 from .views import ImageView, titled_panes
 from .workers import default_matcher, finish_abandoned
@@ -35,6 +35,8 @@ ICON = os.path.join(RESOURCES, "icons", "rtn-studio.svg")
 SCREENSHOT_TIMEOUT_MS = 300_000
 DEFAULT_SIZE = QSize(1480, 860)
 SCREEN_SHARE = 0.96  # at most this much of the screen's free area, so the frame fits too
+
+ADD_POINTS_HINT = "Click the source to add points."  # ends a finished match's message while there are none
 
 
 class MainWindow(QMainWindow):
@@ -57,7 +59,7 @@ class MainWindow(QMainWindow):
         self._replace_on_first = False  # the shown field stays up until the new run's first iteration
         self.pair = Pair(self, self.settings, self.show_message, self._may_replace_source)
         self.run = MatchRun(self, matcher_factory, device or "auto", weights or "",
-                            hint=lambda: "" if len(self.points) else "Click the source to add points.")
+                            hint=lambda: "" if len(self.points) else ADD_POINTS_HINT)
         self.playback = Playback(self)
         self._build_views()
         self.overlays = Overlays(self, self.source_view, self.target_view, self.points, self.pair)
@@ -236,6 +238,8 @@ class MainWindow(QMainWindow):
     def _on_points_changed(self, kind: str) -> None:
         if kind not in (MATCHED, SELECTED):  # an edit: the undo history changed
             self._update_undo_actions()
+        if kind == ADDED and self.status_text.text().endswith(ADD_POINTS_HINT):  # done what it asked
+            self.status_text.setText(self.status_text.text().removesuffix(ADD_POINTS_HINT).rstrip())
         if kind in (RESTORED, REMOVED) and self.points.fixes() != self._run_fixes:
             self.start_match(keep_shown=True)  # a fix undone, redone or deleted: re-settle without (with) it
 

@@ -126,8 +126,10 @@ def test_sample_pair_opens_matched_with_every_iteration(window):
 
 
 def test_click_places_target_marker_where_the_result_maps_it(window, qtbot):
+    assert window.status_text.text().endswith("Click the source to add points.")
     click_image(window.source_view, 200.0, 120.0)
     qtbot.waitUntil(lambda: len(window.points) == 1, timeout=2000)
+    assert "add points" not in window.status_text.text() and "Matched in" in window.status_text.text()
     point = window.points.points[0]
     assert point.source == pytest.approx((200.0, 120.0), abs=1.0)
     expected = window.run.result.map_point(*point.source, window.run.result.last)
