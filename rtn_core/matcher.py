@@ -94,13 +94,14 @@ class Matcher:
         (pass prepared images to re-run a pair without its backbone). ``fixed``: corrections
         ``[(source_xy, target_xy), ...]`` in original pixels, imposed on every field (``refine``):
         each fixed point maps exactly to its target and pulls its neighbours within ``falloff``.
-        ``start``: a result of this pair to continue from (its last field, and the steps of the
-        schedule on that field's level) instead of the identity and the whole schedule.
+        ``start``: a result of this pair to continue from (its last update's field, and the steps
+        of the schedule on that field's level) instead of the identity and the whole schedule.
         """
         source, target = self._prepare(source, target)
         constrain = (fixed_constraint(fixed, source.original_size, target.original_size, falloff)
                      if len(fixed) else None)
-        first = 0 if start is None else self.model.schedule.index(start.iterations[-1].stride)
+        start_field = None if start is None else _last_update(start).field[None].to(self.device)
+        first = 0 if start is None else self.model.schedule.index(_last_update(start).stride)
         with torch.inference_mode():
             source_features, target_features = self.model.final_features(source.features, target.features)
             shown = _readable_features(source, target) or (source_features, target_features)
@@ -110,7 +111,6 @@ class Matcher:
                 device=str(self.device), total_iterations=self.model.iterations - first,
                 calibration=self.calibration)
             finest = {min(self.model.schedule): source_features}
-            start_field = None if start is None else start.iterations[-1].field[None].to(self.device)
             for step in self.model.iterate_features(source.features, target.features, finest,
                                                     start_field, constrain):
                 confidence = window_softmax(step.correlation).amax(dim=1)[0]
@@ -157,6 +157,11 @@ def _readable_features(source: PreparedImage, target: PreparedImage):
     if SEMANTIC not in source.features:
         return None
     return source.features[SEMANTIC], target.features[SEMANTIC]
+
+
+def _last_update(result: CorrespondenceResult) -> Iteration:
+    """The result's newest iteration that is not a semantic readout (a start for the updates)."""
+    return next(it for it in reversed(result.iterations) if not it.readout)
 
 
 def _loaded(image) -> LoadedImage:

@@ -148,23 +148,54 @@ def window_loss(correlation: torch.Tensor, mask: torch.Tensor | None = None,
 
 
 def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Tensor, weight: float) -> torch.Tensor:
-    """The field with each pixel's translation moved to the target cell that best trades semantic
-    similarity against distance from the field's match: argmax_c cos(source[p], target[c]) -
-    weight |c - (p + f(p))|^2 (normalised units), a MAP readout with the RTN's field as the prior.
+    """The field, resampled to the semantic maps' grid, with each pixel's translation moved to the
+    target cell c that maximises score(p, c) - weight |c - (p + f(p))|^2 (normalised units): a MAP
+    readout with the RTN's field as the prior and the ImageNet features as the likelihood.
 
-    source/target: (B, C, H, W) L2-normalised features, resampled to the field's grid if need be; A is kept.
+    score: the cosine similarity averaged over p's 3 x 3 neighbourhood shifted as a block
+    (:func:`neighbourhood_consensus`: a part matches with its surroundings), then made mutual by a
+    dual softmax (:func:`dual_log_softmax`: a target cell many source pixels like is worth less).
+    Both were chosen on semcorr-val (MODEL_CARD.md, fifth session). source/target: (B, C, H, W)
+    L2-normalised features; A is kept.
     """
-    batch, _, height, width = field.shape
-    if source.shape[-2:] != (height, width):
-        source, target = (F.normalize(F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False), dim=1)
-                          for m in (source, target))
+    height, width = source.shape[-2:]
+    if field.shape[-2:] != (height, width):
+        field = upsample_field(field, (height, width))
+    batch = field.shape[0]
     cells = coords.grid_centres(height, width, field.device).reshape(-1, 2)  # (n, 2)
     matches = cells[None] + field[:, 4:6].flatten(2).transpose(1, 2)  # (B, n, 2)
     similarity = source.flatten(2).transpose(1, 2) @ target.flatten(2)  # (B, n, n)
+    score = dual_log_softmax(neighbourhood_consensus(similarity, height, width))
     distance2 = torch.cdist(matches, cells[None].expand(batch, -1, -1)) ** 2
-    best = cells[(similarity - weight * distance2).argmax(dim=2)]  # (B, n, 2)
+    best = cells[(score - weight * distance2).argmax(dim=2)]  # (B, n, 2)
     translation = (best - cells[None]).transpose(1, 2).reshape(batch, 2, height, width)
     return torch.cat([field[:, :4], translation], dim=1)
+
+
+def neighbourhood_consensus(similarity: torch.Tensor, height: int, width: int, radius: int = 1) -> torch.Tensor:
+    """(B, n, n) scores of every source cell p against every target cell c (n = height x width) ->
+    the mean over offsets d in p's (2r+1)^2 neighbourhood of score(p + d, c + d); a target
+    neighbour beyond the map counts 0, a source neighbour beyond it is left out of the mean."""
+    batch = similarity.shape[0]
+    scores = similarity.view(batch, height, width, height, width)
+    padded = F.pad(scores, (radius,) * 8)
+    total = torch.zeros_like(scores)
+    inside = F.pad(similarity.new_ones(height, width), (radius,) * 4)
+    count = torch.zeros_like(inside[:height, :width])
+    span = range(-radius, radius + 1)
+    for dy in span:
+        for dx in span:
+            ys, xs = slice(radius + dy, radius + dy + height), slice(radius + dx, radius + dx + width)
+            total += padded[:, :, :, ys, xs][:, ys, xs]
+            count += inside[ys, xs]
+    return (total / count[None, :, :, None, None]).view(batch, height * width, height * width)
+
+
+def dual_log_softmax(scores: torch.Tensor, temperature: float = SOFTMAX_TEMPERATURE) -> torch.Tensor:
+    """(B, n, m) scores -> temperature x (log softmax over targets + log softmax over sources):
+    high only where the target cell prefers the source cell back (a mutual match)."""
+    logits = scores / temperature
+    return temperature * (torch.log_softmax(logits, dim=2) + torch.log_softmax(logits, dim=1))
 
 
 def upsample_field(field: torch.Tensor, size) -> torch.Tensor:
@@ -317,8 +348,9 @@ class RTN(nn.Module):
             if tuple(start.shape[-2:]) not in grids:
                 raise ValueError(f"start field grid {tuple(start.shape[-2:])} is none of the levels {grids}")
             first = grids.index(tuple(start.shape[-2:]))
-        # the last update's field, and its readout, are scored on the last level
-        strides = self.schedule + (self.schedule[-1],) * (1 + self.reads_out)
+        # the last update's field is scored on the last level; its readout on the semantic maps'
+        # grid, the finest level's (Backbone.semantic)
+        strides = self.schedule + (self.schedule[-1],) + ((min(self.backbone.channels),) if self.reads_out else ())
         for k, stride in enumerate(strides[first:], start=first):
             height, width = pre_source[stride].shape[-2:]
             if field is None:

@@ -166,22 +166,44 @@ def _one_hot_features(labels: torch.Tensor, channels: int) -> torch.Tensor:
 def test_semantic_readout_moves_matches_to_the_semantic_twin_within_the_prior():
     """Each target pixel carries the label of the source pixel two columns to its left: with no
     distance cost every match lands on its twin (a known shift of 2 cells); with a large cost the
-    identity field's own matches stay; the affine part is kept either way."""
+    identity field's own matches stay; the affine part is kept either way. The field comes on a
+    coarser grid than the features and is read out on the features' grid."""
     from rtn_core.model import semantic_readout
     height, width = 6, 8
     labels = torch.arange(height * width).view(height, width)
     target_labels = torch.roll(labels, shifts=2, dims=1)  # target (y, x) shows source (y, x - 2)
     source, target = _one_hot_features(labels, height * width), _one_hot_features(target_labels, height * width)
-    field = identity_field(1, height, width)
+    field = identity_field(1, height // 2, width // 2)
     field[:, 1] = 0.3  # an affine part that must survive
     shifted = semantic_readout(field, source, target, weight=0.0)
+    assert shifted.shape == (1, 6, height, width)
     expected = torch.zeros(height, width, 2)
     expected[..., 0] = 2 * 2.0 / width  # two cells in normalised units
-    expected[:, -2:, 0] = -(width - 2) * 2.0 / width  # the last two columns' twins wrapped round
-    torch.testing.assert_close(shifted[0, 4:6].permute(1, 2, 0), expected)
-    torch.testing.assert_close(shifted[:, :4], field[:, :4])
+    # the twins of the last two columns wrapped round: only the others have a whole neighbourhood shifted alike
+    torch.testing.assert_close(shifted[0, 4:6].permute(1, 2, 0)[:, :-2], expected[:, :-2])
+    torch.testing.assert_close(shifted[:, :4], torch.nn.functional.interpolate(field[:, :4], size=(height, width)))
     kept = semantic_readout(field, source, target, weight=1e3)
-    torch.testing.assert_close(kept, field)
+    torch.testing.assert_close(kept, identity_field(1, height, width) + torch.nn.functional.interpolate(
+        field - identity_field(1, height // 2, width // 2), size=(height, width)))
+
+
+def test_neighbourhood_consensus_prefers_a_match_whose_neighbours_agree():
+    """Two target cells look exactly like the source cell; only one has the source's neighbours
+    beside it, and consensus picks that one. The dual softmax then favours the mutual match."""
+    from rtn_core.model import dual_log_softmax, neighbourhood_consensus
+    height, width = 5, 5
+    similarity = torch.zeros(1, height * width, height * width)
+    cell = lambda y, x: y * width + x
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):  # source (2, 2) and its neighbours match target (2, 1) and its neighbours
+            similarity[0, cell(2 + dy, 2 + dx), cell(2 + dy, 1 + dx)] = 1.0
+    similarity[0, cell(2, 2), cell(0, 4)] = 1.0  # a lone look-alike
+    consensus = neighbourhood_consensus(similarity, height, width)
+    assert consensus[0, cell(2, 2)].argmax() == cell(2, 1)
+    torch.testing.assert_close(consensus[0, cell(2, 2), cell(2, 1)], torch.tensor(1.0))
+    torch.testing.assert_close(consensus[0, cell(2, 2), cell(0, 4)], torch.tensor(1 / 9))
+    shared = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [1.0, 0.98]]])  # every source likes target 0 best;
+    assert shared[0, 2].argmax() == 0 and dual_log_softmax(shared)[0, 2].argmax() == 1  # only source 2 has target 1
 
 
 def test_coarse_level_borrows_stride_16_weights_and_runs_first():
@@ -209,4 +231,4 @@ def test_the_readout_follows_the_last_update_as_its_own_iteration(model):
     assert [s.readout for s in read] == [False] * len(plain) + [True]
     for a, b in zip(plain, read):
         torch.testing.assert_close(a.field, b.field)
-    assert read[-1].stride == plain[-1].stride and read[-1].field.shape == plain[-1].field.shape
+    assert read[-1].stride == min(model.backbone.channels)  # on the semantic maps' grid
