@@ -14,8 +14,9 @@ FRAME_MS = 16  # ~60 fps
 
 
 def iteration_name(iteration) -> str:
-    """What an iteration is, for labels: its level's stride, or the semantic readout of the last field."""
-    return "semantic readout" if iteration.readout else f"stride {iteration.stride}"
+    """What an iteration is, for labels: its level's stride, or the semantic readout of the last field
+    and the stride of the grid it is read out on (finer than the update before it)."""
+    return f"semantic readout, stride {iteration.stride}" if iteration.readout else f"stride {iteration.stride}"
 
 
 class Playback(QObject):
@@ -66,16 +67,16 @@ class Playback(QObject):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setMinimumWidth(100)
         self.slider.setToolTip("Shown iteration: 0 is the identity; the label names each iteration's level, "
-                               "or the semantic readout (Left / Right step). Point confidences show at the last "
+                               "or the semantic readout and its grid (Left / Right step). Point confidences show at the last "
                                "iteration only: they are the final match's")
         self.slider.setRange(0, 0)
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.slider.setPageStep(1)
         self.slider.valueChanged.connect(self._on_slider)
         self.iteration_label = QLabel()
-        # wide enough for the usual texts, so that the slider does not jump as they change
-        self.iteration_label.setMinimumWidth(self.iteration_label.fontMetrics().horizontalAdvance(
-            "Iteration 5.0 / 5 · semantic readout") + 8)
+        # wide enough for the usual texts (while playing, while streaming), so that the slider does not jump
+        self.iteration_label.setMinimumWidth(max(self.iteration_label.fontMetrics().horizontalAdvance(text) for text in (
+            "Iteration 5.0 / 5 · semantic readout, stride 8", "Iteration 4 / 5 · stride 16 (4 computed)")) + 8)
         for widget in (self.back_button, self.play_button, self.forward_button, self.loop_button, self.speed):
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             layout.addWidget(widget)

@@ -39,7 +39,7 @@ class TurningMatcher:
     """A stand-in matcher whose field visibly changes each iteration: iteration k turns every
     local affine by 4k degrees and shifts matches by (0.03k, -0.02k) normalised units.
     ``delay`` seconds pass before each iteration, to catch a run in progress; with ``readout`` the
-    last iteration is marked as the semantic readout."""
+    last iteration is the semantic readout, on a finer grid (16 x 16, stride 8) than the updates (8 x 8, stride 16)."""
 
     device = "cpu"
     iterations = 5
@@ -60,8 +60,11 @@ class TurningMatcher:
             field = torch.zeros(6, 8, 8)
             field[:4] = torch.tensor([np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)])[:, None, None]
             field[4], field[5] = 0.03 * k, -0.02 * k
-            step = Iteration(field, torch.full((8, 8), 0.1 * k), 16 if k < 2 else 8,
-                             self.readout and k == self.iterations)
+            readout = self.readout and k == self.iterations
+            stride = 16 if k < 2 or self.readout else 8  # a run with a readout updates at stride 16 only...
+            if readout:  # ...and reads out on a finer grid, as the shipped model does
+                field, stride = torch.nn.functional.interpolate(field[None], size=(16, 16))[0], 8
+            step = Iteration(field, torch.full(field.shape[1:], 0.1 * k), stride, readout)
             result = CorrespondenceResult(**{**result.__dict__, "iterations": result.iterations + [step]})
             yield result
 
@@ -547,14 +550,23 @@ def test_points_go_to_label_transfer_with_the_pair_and_their_names(window, qtbot
         labeling.close()
 
 
-def test_the_readout_iteration_is_named_as_such(make_window, qtbot):
+def test_the_readout_iteration_is_named_with_its_grid_and_the_label_never_pushes_the_slider(make_window, qtbot):
+    """The readout lives on a finer grid than the update before it (as the shipped model's does): its
+    label says so. Every label text of a run, streaming or complete, fits the label's reserved width."""
     window = make_window(lambda device, weights: TurningMatcher(readout=True))
     window.open_images(*SAMPLE_PAIR)
     wait_complete(qtbot, window)
-    assert window.playback.iteration_label.text() == "Iteration 5 / 5 · semantic readout"
+    label, playback = window.playback.iteration_label, window.playback
+    assert label.text() == "Iteration 5 / 5 · semantic readout, stride 8"
     assert "5 iterations, the last a semantic readout." in window.status_text.text()
-    window.playback.step(-1)
-    assert window.playback.iteration_label.text() == "Iteration 4 / 5 · stride 8"
+    texts = [label.text()]
+    playback.step(-1)
+    assert label.text() == "Iteration 4 / 5 · stride 16"
+    complete = window.run.result
+    playback.set_result(CorrespondenceResult(**{**complete.__dict__, "iterations": complete.iterations[:5]}))
+    texts.append(label.text())
+    assert texts[-1] == "Iteration 4 / 5 · stride 16 (4 computed)"
+    assert all(label.fontMetrics().horizontalAdvance(text) <= label.minimumWidth() for text in texts)
 
 
 def test_loop_and_speed_control_playback(make_window, qtbot):

@@ -63,6 +63,25 @@ def test_track_gives_confidence_only_at_the_final_iteration_of_a_complete_run():
     assert [p.confidence for p in points.points] == pytest.approx([0.5, 0.5])
 
 
+def test_track_and_blend_follow_a_readout_on_a_finer_grid_than_the_update_before_it():
+    """As the shipped model's: the update's field is 4 x 4 (stride 16), its readout 8 x 8 (stride 8) and
+    moves the left and right quarters of the source 20 px apart, which only the finer grid can hold."""
+    size = (160, 120)  # cells of the 8 x 8 grid are 20 x 15 px; centres at (20 c + 9.5, 15 r + 7)
+    update = shifted_result(size, [(0.0, 0.0), (0.0, 0.0)]).iterations
+    field = torch.zeros(6, 8, 8)
+    field[0] = field[3] = 1.0
+    field[4, :, :2], field[4, :, -2:] = 0.125, -0.125  # +-10 px at the outer two columns, 0 between
+    readout = Iteration(field, torch.full((8, 8), 0.5), 8, readout=True)
+    result = CorrespondenceResult(size, size, update + [readout], total_iterations=2)
+    points = [[9.5, 52.0], [29.5, 52.0], [69.5, 52.0], [149.5, 52.0]]  # cell centres: exact, whatever the grid
+    track = FieldTrack(points, result)
+    np.testing.assert_allclose(track.at(1)[0], points, atol=1e-4)
+    np.testing.assert_allclose(track.at(2)[0], [[19.5, 52.0], [39.5, 52.0], [69.5, 52.0], [139.5, 52.0]], atol=1e-4)
+    np.testing.assert_allclose(track.at(1.5)[0], 0.5 * (track.at(1)[0] + track.at(2)[0]))
+    blend = warp_source_onto_target(result, 2, np.zeros((120, 160, 3), np.uint8))
+    assert blend.shape == (120, 160, 4) and not blend[:, :10, 3].any()  # nothing lands left of x = 10
+
+
 def test_warped_blend_of_an_identity_field_is_the_source():
     rng = np.random.default_rng(0)
     source = np.kron(rng.integers(0, 255, (12, 16, 3)), np.ones((10, 10, 1))).astype(np.uint8)  # 160x120 blocks
