@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 
 from . import coords
-from .model import SOFTMAX_TEMPERATURE, dual_log_softmax, neighbourhood_consensus
 
 # peak: window-softmax peak of the correlation at the point (how sharply the window agrees);
 # step1 / step2: log distance between this iteration's match and the one 1 / 2 updates earlier
@@ -32,14 +31,15 @@ from .model import SOFTMAX_TEMPERATURE, dual_log_softmax, neighbourhood_consensu
 # beyond the target's edge; fb: log distance from the point to where the backward field takes
 # its match (the forward-backward check; the calibration's mean where there is no backward field);
 # nearest: log distance from the match to the target cell whose feature best matches the point's
-# (a match the features alone would also choose is more often right); mutual: log of the dual-softmax
-# probability of the match's cell under the semantic readout's score (neighbourhood consensus of the
-# features; ``model.semantic_readout``): high where the point's cell and the match's cell prefer each other.
+# (a match the features alone would also choose is more often right); mutual / entropy: the semantic
+# readout's certainty (``model.semantic_readout``), the log dual-softmax probability of the chosen
+# cell (high where the point's cell and its match's prefer each other) and the entropy of the
+# readout's posterior over the target (low where one place clearly wins); NaN off a readout.
 FEATURES = ("peak", "step1", "step2", "cosine", "margin", "cycle", "nearest", "logdet", "rough", "motion", "outside",
-            "fb", "mutual")
+            "fb", "mutual", "entropy")
 HIGHER_IS_BETTER = {"peak": 1, "step1": -1, "step2": -1, "cosine": 1, "margin": -1, "cycle": -1,
                     "nearest": -1, "logdet": -1, "rough": -1, "motion": -1, "outside": -1, "fb": -1,
-                    "mutual": 1}  # signs, to measure each alone
+                    "mutual": 1, "entropy": -1}  # signs, to measure each alone
 LOG_FLOOR = 0.01  # distances are in units of the image's longer side; log(d + floor)
 
 
@@ -73,7 +73,10 @@ def point_features(result, points, iteration: int = -1) -> np.ndarray:
     peak = result.iterations[k].confidence[None]
     columns = [sample_map(peak, pts, result.source_size)[:, 0], step1, step2]
     columns += _feature_columns(result, pts, matches[0]) + _field_columns(result, pts, matches[0], k)
-    columns += [_forward_backward(result, pts, matches[0]), _mutual(result, pts, matches[0])]
+    columns.append(_forward_backward(result, pts, matches[0]))
+    certainty = result.iterations[k].certainty
+    columns += list(sample_map(certainty, pts, result.source_size).numpy().T if certainty is not None
+                    else np.full((2, len(pts)), np.nan))
     return np.stack(columns, axis=1).astype(np.float64)
 
 
@@ -124,25 +127,6 @@ def _forward_backward(result, pts: np.ndarray, matches: np.ndarray) -> np.ndarra
         return np.full(len(pts), np.nan)
     return np.log(np.linalg.norm(returned_points(result, matches) - pts, axis=1) / float(max(result.source_size))
                   + LOG_FLOOR)
-
-
-def _mutual(result, pts: np.ndarray, matches: np.ndarray) -> np.ndarray:
-    """mutual (zeros when the result holds no features)."""
-    if result.source_features is None or result.target_features is None:
-        return np.zeros(len(pts))
-    height, width = result.source_features.shape[1:]
-    similarity = result.source_features.flatten(1).T @ result.target_features.flatten(1)
-    score = dual_log_softmax(neighbourhood_consensus(similarity[None], height, width))[0] / SOFTMAX_TEMPERATURE
-    return score[_cells(pts, result.source_size, result.source_features), _cells(matches, result.target_size,
-                                                                                 result.target_features)].numpy()
-
-
-def _cells(points: np.ndarray, size, features: torch.Tensor) -> np.ndarray:
-    """(N,) flat index of the feature cell under each pixel point (clipped into the map)."""
-    height, width = features.shape[1:]
-    column = np.clip(((points[:, 0] + 0.5) * width / size[0]).astype(int), 0, width - 1)
-    row = np.clip(((points[:, 1] + 0.5) * height / size[1]).astype(int), 0, height - 1)
-    return row * width + column
 
 
 def returned_points(result, matches) -> np.ndarray:

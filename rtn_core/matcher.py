@@ -114,7 +114,9 @@ class Matcher:
             for step in self.model.iterate_features(source.features, target.features, finest,
                                                     start_field, constrain):
                 confidence = window_softmax(step.correlation).amax(dim=1)[0]
-                iteration = Iteration(step.field[0].float().cpu(), confidence.float().cpu(), step.stride, step.readout)
+                certainty = None if step.certainty is None else step.certainty[0].float().cpu()
+                iteration = Iteration(step.field[0].float().cpu(), confidence.float().cpu(), step.stride, step.readout,
+                                      certainty)
                 result = dataclasses.replace(result, iterations=result.iterations + [iteration])
                 if result.complete:
                     result = dataclasses.replace(result, backward=self._backward(source, target, target_features,

@@ -147,7 +147,8 @@ def window_loss(correlation: torch.Tensor, mask: torch.Tensor | None = None,
     return (nll * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Tensor, weight: float) -> torch.Tensor:
+def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Tensor, weight: float
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """The field, resampled to the semantic maps' grid, with each pixel's translation moved to the
     target cell c that maximises score(p, c) - weight |c - (p + f(p))|^2 (normalised units): a MAP
     readout with the RTN's field as the prior and the ImageNet features as the likelihood.
@@ -157,6 +158,11 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
     dual softmax (:func:`dual_log_softmax`: a target cell many source pixels like is worth less).
     Both were chosen on semcorr-val (MODEL_CARD.md, fifth session). source/target: (B, C, H, W)
     L2-normalised features; A is kept.
+
+    Returns the field and its certainty, (B, 2, H, W): the log dual-softmax probability of each
+    pixel's chosen cell (score / temperature: near 0 for a mutual match) and the entropy of the
+    pixel's posterior softmax((score - weight d^2) / temperature) over the target cells (low where
+    one place clearly wins); both are confidence features (``rtn_core.confidence``).
     """
     height, width = source.shape[-2:]
     if field.shape[-2:] != (height, width):
@@ -167,9 +173,14 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
     similarity = source.flatten(2).transpose(1, 2) @ target.flatten(2)  # (B, n, n)
     score = dual_log_softmax(neighbourhood_consensus(similarity, height, width))
     distance2 = torch.cdist(matches, cells[None].expand(batch, -1, -1)) ** 2
-    best = cells[(score - weight * distance2).argmax(dim=2)]  # (B, n, 2)
-    translation = (best - cells[None]).transpose(1, 2).reshape(batch, 2, height, width)
-    return torch.cat([field[:, :4], translation], dim=1)
+    posterior = score - weight * distance2
+    chosen = posterior.argmax(dim=2)  # (B, n)
+    translation = (cells[chosen] - cells[None]).transpose(1, 2).reshape(batch, 2, height, width)
+    mutual = score.gather(2, chosen[..., None])[..., 0] / SOFTMAX_TEMPERATURE
+    log_p = torch.log_softmax(posterior / SOFTMAX_TEMPERATURE, dim=2)
+    entropy = -(log_p.exp() * log_p).sum(dim=2)
+    certainty = torch.stack([mutual, entropy], dim=1).view(batch, 2, height, width)
+    return torch.cat([field[:, :4], translation], dim=1), certainty
 
 
 def neighbourhood_consensus(similarity: torch.Tensor, height: int, width: int, radius: int = 1) -> torch.Tensor:
@@ -282,6 +293,7 @@ class Step:
     correlation: torch.Tensor  # (B, 81, h, w) cosine scores, target aligned by this field
     stride: int
     readout: bool = False  # this field is the semantic readout of the last update's
+    certainty: torch.Tensor | None = None  # the readout's (B, 2, h, w) certainty maps (semantic_readout)
 
 
 class RTN(nn.Module):
@@ -357,16 +369,17 @@ class RTN(nn.Module):
                 field = identity_field(pre_source[stride].shape[0], height, width, pre_source[stride].device)
             elif field.shape[-2:] != (height, width):
                 field = upsample_field(field, (height, width))
-            readout = k > len(self.schedule)
+            readout, certainty = k > len(self.schedule), None
             if readout:
-                field = semantic_readout(field, pre_source[SEMANTIC], pre_target[SEMANTIC], self.readout_weight)
+                field, certainty = semantic_readout(field, pre_source[SEMANTIC], pre_target[SEMANTIC],
+                                                    self.readout_weight)
             if constrain is not None:
                 field = constrain(field)
             if stride not in source_features:
                 source_features[stride] = self.level_conv(stride).regular(pre_source[stride])
             aligned = self.level_conv(stride).aligned(pre_target[stride], field)
             correlation = local_correlation(source_features[stride], aligned)
-            yield Step(field, correlation, stride, readout)
+            yield Step(field, correlation, stride, readout, certainty)
             if k >= len(self.schedule):  # no update after the last one, nor after the readout
                 continue
             residual = self.geometry(F.normalize(correlation, dim=1))

@@ -26,6 +26,7 @@ class Iteration:
     # (one feature of the calibrated per-point confidence: CorrespondenceResult.confidence)
     stride: int  # feature stride of the level this field lives on
     readout: bool = False  # the semantic readout of the previous field (rtn_core.model.semantic_readout)
+    certainty: torch.Tensor | None = None  # readout only: (2, h, w) log mutual probability, posterior entropy
 
 
 @dataclass

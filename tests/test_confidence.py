@@ -1,5 +1,6 @@
 """Per-point confidence: its features on a constructed result, the calibration, and the figures
 that measure it (AUROC, worst-first review, flags)."""
+import dataclasses
 import json
 
 import numpy as np
@@ -34,15 +35,16 @@ def _result(shifts, calibration=None, back=None):
 def test_features_of_a_settled_match_onto_the_same_cell():
     features = point_features(_result([0.0, 0.0, 0.0]), [[7.5, 7.5], [39.5, 23.5]])  # cell centres (16 px cells)
     settled = np.log(LOG_FLOOR)
-    # peak, step1, step2, cosine, margin, cycle, nearest, logdet, rough, motion, outside, fb, mutual
+    # peak, step1, step2, cosine, margin, cycle, nearest, logdet, rough, motion, outside, fb, mutual, entropy
     assert features == pytest.approx(np.array([[0.75, settled, settled, 1.0, 0.0, settled, settled,
-                                                0.0, settled, settled, 0.0, np.nan, 0.0]] * 2), abs=1e-5, nan_ok=True)
+                                                0.0, settled, settled, 0.0, np.nan, np.nan, np.nan]] * 2), abs=1e-5,
+                                     nan_ok=True)  # no backward field, no readout
 
 
 def test_features_of_a_moving_match_onto_another_cell():
     # the last field moves by 0.5 normalised = 16 px = one cell to the right; earlier fields by 0 and 0.25
     features = point_features(_result([0.0, 0.25, 0.5], back=-0.25), [[7.5, 7.5]])[0]
-    peak, step1, step2, cosine, margin, cycle, nearest, logdet, rough, motion, outside, fb, mutual = features
+    peak, step1, step2, cosine, margin, cycle, nearest, logdet, rough, motion, outside, fb, *_ = features
     assert peak == pytest.approx(0.75)
     assert step1 == pytest.approx(np.log(8 / 64 + LOG_FLOOR))  # 8 px moved since the previous update
     assert step2 == pytest.approx(np.log(16 / 64 + LOG_FLOOR))
@@ -52,11 +54,19 @@ def test_features_of_a_moving_match_onto_another_cell():
     assert logdet == pytest.approx(0.0, abs=1e-5) and rough == pytest.approx(np.log(LOG_FLOOR))  # a rigid shift
     assert motion == pytest.approx(np.log(16 / 64 + LOG_FLOOR)) and outside == 0.0
     assert fb == pytest.approx(np.log(8 / 64 + LOG_FLOOR))  # the backward field brings it back 8 px short
-    assert mutual == pytest.approx(-2 / 0.05, abs=1e-3)  # neither cell's softmax (temperature 0.05) gives the other any weight
     assert point_features(_result([0.0, 0.25, 0.5], back=-0.5), [[7.5, 7.5]])[0, FEATURES.index("fb")] == \
         pytest.approx(np.log(LOG_FLOOR))
     corner = point_features(_result([0.0, 0.0, 0.75]), [[55.5, 7.5]])[0]  # lands 16 px beyond the right edge
     assert corner[FEATURES.index("outside")] == pytest.approx(0.5)  # normalised units (2 = the width)
+
+
+def test_readout_certainty_features_read_the_readout_maps_at_the_point():
+    result = _result([0.0, 0.0])
+    certainty = torch.stack([torch.full((4, 4), -3.0), torch.arange(16.0).view(4, 4)])  # entropy grows along rows
+    result.iterations[-1] = dataclasses.replace(result.iterations[-1], readout=True, certainty=certainty)
+    features = point_features(result, [[7.5, 7.5], [55.5, 39.5]])  # cells (0, 0) and (3, 2)
+    mutual, entropy = (features[:, FEATURES.index(name)] for name in ("mutual", "entropy"))
+    assert mutual == pytest.approx([-3.0, -3.0]) and entropy == pytest.approx([0.0, 11.0])
 
 
 def test_result_confidence_is_the_calibrated_probability():

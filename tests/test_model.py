@@ -175,14 +175,18 @@ def test_semantic_readout_moves_matches_to_the_semantic_twin_within_the_prior():
     source, target = _one_hot_features(labels, height * width), _one_hot_features(target_labels, height * width)
     field = identity_field(1, height // 2, width // 2)
     field[:, 1] = 0.3  # an affine part that must survive
-    shifted = semantic_readout(field, source, target, weight=0.0)
-    assert shifted.shape == (1, 6, height, width)
+    shifted, certainty = semantic_readout(field, source, target, weight=0.0)
+    assert shifted.shape == (1, 6, height, width) and certainty.shape == (1, 2, height, width)
     expected = torch.zeros(height, width, 2)
     expected[..., 0] = 2 * 2.0 / width  # two cells in normalised units
     # the twins of the last two columns wrapped round: only the others have a whole neighbourhood shifted alike
     torch.testing.assert_close(shifted[0, 4:6].permute(1, 2, 0)[:, :-2], expected[:, :-2])
     torch.testing.assert_close(shifted[:, :4], torch.nn.functional.interpolate(field[:, :4], size=(height, width)))
-    kept = semantic_readout(field, source, target, weight=1e3)
+    # each interior twin is a certain, mutual match: log probability and entropy near 0
+    assert certainty[0, 0, :, :-2].max() <= 0 and certainty[0, 0, :, :-2].min() > -0.01
+    assert certainty[0, 1, :, :-2].max() < 0.01
+    kept, certainty = semantic_readout(field, source, target, weight=1e3)
+    assert (certainty[0, 0, :, :-2] < -5).all()  # staying put chooses cells the point does not look like
     torch.testing.assert_close(kept, identity_field(1, height, width) + torch.nn.functional.interpolate(
         field - identity_field(1, height // 2, width // 2), size=(height, width)))
 
