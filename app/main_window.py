@@ -29,7 +29,7 @@ from .playback import Playback
 from .points import ADDED, MATCHED, REMOVED, RESTORED, SELECTED, PointList
 from .points_table import PointsTable
 from .views import ImageView, titled_panes
-from .workers import default_matcher, finish_abandoned
+from .workers import collect_garbage_on_gui_thread, default_matcher, finish_abandoned
 
 ICON = os.path.join(RESOURCES, "icons", "rtn-studio.svg")
 SCREENSHOT_TIMEOUT_MS = 300_000
@@ -357,6 +357,7 @@ def launch(source: str | None = None, target: str | None = None, screenshot: str
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("RTN Studio")
     app.setOrganizationName("RTN Studio")
+    app.garbage_collector = collect_garbage_on_gui_thread()  # kept alive with the app
     window = MainWindow(device=device or "auto", weights=weights)
     window.screenshot_path = screenshot
     if screenshot:

@@ -16,6 +16,7 @@ import traceback
 import numpy as np
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
+from pyqtgraph.util.garbage_collector import GarbageCollector
 
 from rtn_core.device import cuda_status
 from rtn_core.images import ImageError, load_image
@@ -85,6 +86,14 @@ def finish_abandoned() -> None:
 
 
 atexit.register(finish_abandoned)
+
+
+def collect_garbage_on_gui_thread() -> GarbageCollector:
+    """Turn Python's automatic cyclic garbage collection off and collect from a GUI-thread timer
+    instead (pyqtgraph's GarbageCollector): left automatic, a collection runs in whichever thread
+    happens to allocate, e.g. a worker in the middle of a match, and Qt objects freed there crash
+    or hang the process. Keep the returned object alive while the app runs."""
+    return GarbageCollector(interval=1.0)
 
 
 class ImageLoader(QObject):

@@ -20,7 +20,7 @@ from rtn_core.labels.project import Project
 from rtn_core.labels.transfer import summary
 
 from ..views import ImageView, titled_panes
-from ..workers import default_matcher
+from ..workers import collect_garbage_on_gui_thread, default_matcher
 from .actions import build_actions, build_menus, update_actions
 from .canvas import AUTO, FLAG_GLYPH, FLAG_ORDER, FLAG_SHORT, FLAGGED, MANUAL, KeypointLayer
 from .image_panes import NO_TARGET, ImagePanes, show_placeholder
@@ -356,5 +356,6 @@ def main(argv=None) -> int:
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("RTN Studio")  # the main app's names: the same autosave folder, so either
     app.setOrganizationName("RTN Studio")  # can recover a session the other left unsaved
+    app.garbage_collector = collect_garbage_on_gui_thread()  # kept alive with the app
     open_labeling_window(project_path=argv[1] if len(argv) > 1 else None)
     return app.exec()
