@@ -67,6 +67,9 @@ def average(value: float) -> float:
 
 
 def stop() -> None:
-    """Leave the process group (at the end of a command, so the process exits cleanly)."""
+    """Leave the process group (at the end of a command, so the process exits cleanly), once every
+    process has got there: a rank that tears its group down while another still talks to it can
+    abort that one ("terminate called without an active exception", seen once in the tests)."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

@@ -7,8 +7,11 @@ GUI-thread timer collects while a test spins the event loop, and every test ends
 collection on the main thread, after its windows have closed.
 """
 import gc
+import os
 
 import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the session's QApplication needs no display
 
 
 @pytest.fixture(scope="session", autouse=True)
