@@ -30,7 +30,7 @@ class Overlays:
         self.points_track = FieldTrack(np.zeros((0, 2)))
         self.grid_track = FieldTrack(np.zeros((0, 2)))  # replaced by the glyph grid once a source is open
         self.grid_half = 1.0
-        self._point_outlines = None  # (N, M, 2) affine ellipses of the points
+        self._point_outlines = None  # (N, M, 2) affine ellipses of the points, centred on (0, 0)
 
         self.source_glyphs = source_view.add_overlay(PolylineItem(), 10)
         self.target_glyphs = target_view.add_overlay(PolylineItem(), 10, clip=True)
@@ -161,12 +161,13 @@ class Overlays:
 
     def _point_matches(self):
         """(matches, confidences) of the points at the shown iteration, or None; also keeps the
-        outlines of their local affines (ellipses) for the markers."""
+        shapes of their local affines (ellipses) for the markers, drawn around wherever each
+        marker is (so a match dragged by hand carries its ellipse along)."""
         if self.result is None or not len(self.points):
             self._point_outlines = None
             return None
         matches, affines, confidences = self.points_track.at(self.iteration)
-        self._point_outlines = ellipses(matches, affines, 0.03 * min(self.result.source_size))
+        self._point_outlines = ellipses(np.zeros_like(matches), affines, 0.03 * min(self.result.source_size))
         return matches, confidences
 
     def _draw_point_matches(self) -> None:
@@ -203,11 +204,15 @@ class Overlays:
         points, selected = self.points.points, self.points.selected
         self.source_markers.set_points([p.id for p in points], [p.source for p in points], selected,
                                        [p.name for p in points])
-        matched = [p for p in points if p.target is not None]
-        self.target_markers.set_points([p.id for p in matched], [p.target for p in matched], selected,
+        rows = [i for i, p in enumerate(points) if p.target is not None]
+        matched = [points[i] for i in rows]
+        targets = np.array([p.target for p in matched], dtype=np.float64).reshape(-1, 2)
+        outlines = self._point_outlines
+        self.target_markers.set_points([p.id for p in matched], targets, selected,
                                        [f"{p.name}  {score_text(p.confidence, p.fixed is not None)}".rstrip()
                                         for p in matched],
-                                       self._point_outlines if matched else None)
+                                       outlines[rows] + targets[:, None, :] if matched and outlines is not None
+                                       and len(outlines) == len(points) else None)
         for glyphs in (self.source_glyphs, self.target_glyphs):
             glyphs.setOpacity(GLYPHS_UNDER_POINTS if points else 1.0)
 

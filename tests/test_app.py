@@ -506,6 +506,23 @@ def test_undoing_a_fix_keeps_saying_so_through_the_re_match(make_window, qtbot):
     assert text.startswith("Undid fix. Matched in ") and "Click the source" not in text
 
 
+def test_a_dragged_match_carries_its_ellipse_during_the_drag(window, qtbot):
+    """The affine ellipse is drawn around the marker at every step of a drag, not only after the re-match."""
+    window.add_point(200, 120)
+    view, markers, point = window.target_view, window.overlays.target_markers, window.points.points[0]
+    before = point.target
+    start, end = image_to_widget(view, *before), image_to_widget(view, before[0] + 60, before[1] + 40)
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for step in range(1, 6):
+        QTest.mouseMove(view.viewport(), start + (end - start) * step / 5)
+        centre = markers.outline_items[point.id].path().boundingRect().center()
+        assert (centre.x(), centre.y()) == pytest.approx(point.target, abs=0.5), f"step {step}"
+    assert point.fixed == pytest.approx((point.target[0], point.target[1]), abs=1e-6)
+    assert point.fixed == pytest.approx((before[0] + 60, before[1] + 40), abs=2.0)
+    assert tuple(markers.positions[0]) == pytest.approx(point.fixed, abs=1e-4)
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
 def test_points_are_renamed_in_the_table(window, qtbot):
     window.add_point(50, 60)
     window.add_point(150, 60)
