@@ -514,6 +514,12 @@ def test_flags_have_shapes_and_glyphs_not_only_colours(make_window, qtbot):
     row = window.table.names.index("nose")
     assert window.table.item(row, FLAGS).text().startswith("▲ low conf")
     assert flag_badge(target) == "■2 ▲2"  # both eyes swapped; nose and right ear low confidence
+    table, eye = window.table, window.table.names.index("left_eye")
+    text = table.item(eye, FLAGS).text()
+    assert text == "▲ low conf, ■ L/R swap"
+    assert table.columnWidth(FLAGS) > table.fontMetrics().horizontalAdvance(text), "the Flags column shows it all"
+    assert "opposite order from the source" in table.item(eye, FLAGS).toolTip()
+    assert "below the threshold" in table.item(eye, FLAGS).toolTip()
 
 
 def test_captions_use_the_app_font_stay_inside_the_view_avoid_each_other_and_can_be_hidden(make_window, qtbot):

@@ -34,6 +34,9 @@ FLAG_ORDER = (FB_FAIL, LR_SWAP, LOW_CONFIDENCE)  # worst first
 MANUAL = (80, 190, 255)  # placed or corrected by a person: a blue diamond
 SELECTED = (255, 255, 255)  # a thick white ring
 FLAG_SHORT = {LOW_CONFIDENCE: "low conf", FB_FAIL: "fb fail", LR_SWAP: "L/R swap"}
+FLAG_MEANING = {LOW_CONFIDENCE: "the model's confidence is below the threshold",
+                FB_FAIL: "mapped to the target and back, it misses the source point",
+                LR_SWAP: "this left/right pair is in the opposite order from the source"}
 MODIFIERS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
 
 

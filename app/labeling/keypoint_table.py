@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableW
 from rtn_core.labels.keypoints import ABSENT, OCCLUDED, VISIBLE, ImageLabels
 
 from ..scores import FINAL_MATCH, score_text
-from .canvas import flag_text, point_colour
+from .canvas import FLAG_GLYPH, FLAG_MEANING, FLAG_SHORT, flag_text, point_colour
 
 VISIBILITY_ORDER = (VISIBLE, OCCLUDED, ABSENT)
 VISIBILITY_TEXT = {VISIBLE: "visible", OCCLUDED: "occluded", ABSENT: "absent"}
@@ -39,8 +39,10 @@ class KeypointTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
         header = self.horizontalHeader()
+        # every column fits its text, Flags too: a narrow dock scrolls sideways rather than cut "◆ manual"
+        # short (a stretched last section would shrink below its text)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(FLAGS, QHeaderView.ResizeMode.Stretch)
+        self.setWordWrap(False)
         self.names: list[str] = []
         self._updating = False
         self.itemChanged.connect(self._on_item_changed)
@@ -68,7 +70,7 @@ class KeypointTable(QTableWidget):
                              ", ".join(flags)]
                 colour = QColor(*point_colour(point)) if point is not None and point.flags else None
                 for column, text in enumerate(cells, start=VISIBILITY):
-                    self._set_text(row, column, text, colour=colour, tip="" if point else
+                    self._set_text(row, column, text, colour=colour, tip=flags_tip(point) if point else
                                    "Not on this image: select it and click the image to place it")
                 self._set_combo(row, point)
             self.clearSelection()
@@ -133,3 +135,9 @@ class KeypointTable(QTableWidget):
     def _on_selection_changed(self) -> None:
         if not self._updating:
             self.selection_requested.emit(self.selected_names())
+
+
+def flags_tip(point) -> str:
+    """What each of a point's flags means, one per line (the Flags cell's tooltip)."""
+    lines = [f"{FLAG_GLYPH[f]} {FLAG_SHORT[f]}: {FLAG_MEANING[f]}" for f in point.flags if f in FLAG_MEANING]
+    return "\n".join(lines + (["◆ manual: placed or corrected by hand"] if point.manual else []))
