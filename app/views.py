@@ -119,6 +119,7 @@ class NumberLabel(QGraphicsRectItem):
         self.size = (0.0, 0.0)  # the plate's width and height
         self.offset = (9.0, -20.0)  # the plate's top-left corner relative to the dot
         self.spot = -1  # which of placement.candidate_offsets it sits at (-1: not placed yet)
+        self.crowded = False  # no free spot for it (points crowd): shown only while selected
 
     def set_text(self, text: str) -> None:
         self.text.setText(text)
@@ -215,7 +216,9 @@ class MarkerLayer:
     """Numbered point markers on one view and, optionally, an outline per point in image pixels.
 
     Labels are placed so that they cover neither each other nor the dots (again after each
-    change and zoom; selected points' labels first), and can be hidden.
+    change and zoom; selected points' labels first), and can be hidden. Where points crowd so
+    that a label would cover another point or label, it is left out unless its point is
+    selected (the table names every point).
     """
 
     def __init__(self, view: "ImageView", z: float):
@@ -248,7 +251,7 @@ class MarkerLayer:
             if marker is None:
                 marker = self.markers[point_id] = self._marker_pool.take()
             marker.present(x, y, point_id in selected, text)
-            marker.label.setVisible(self.labels_shown)
+            marker.label.setVisible(self.labels_shown and (marker.chosen or not marker.label.crowded))
             if self.outlines is not None:
                 self._set_outline(point_id, self.outlines[index])
         self._ids = ids
@@ -260,7 +263,7 @@ class MarkerLayer:
             return
         self.labels_shown = shown
         for marker in self.markers.values():
-            marker.label.setVisible(shown)
+            marker.label.setVisible(shown and (marker.chosen or not marker.label.crowded))
         self.place_labels()
 
     def _on_zoom(self, *args) -> None:
@@ -275,15 +278,17 @@ class MarkerLayer:
         markers = [self.markers[self._ids[i]] for i in order]
         pixel = np.maximum(self.view.view_box.viewPixelSize(), 1e-9)
         screen, sizes = self.positions[order] / pixel, [m.label.size for m in markers]
-        layout = ([self._ids[i] for i in order], screen.tobytes(), sizes)
+        layout = ([self._ids[i] for i in order], [m.chosen for m in markers], screen.tobytes(), sizes)
         if layout == self._layout:  # e.g. a click's matches stored after its markers: already placed
             return
         self._layout = layout
-        offsets, spots = place_labels(screen, sizes, CHOSEN_RADIUS + 1.5,
-                                      [m.label.spot for m in markers] if keep else None)
-        for marker, (dx, dy), spot in zip(markers, offsets.tolist(), spots):
+        offsets, spots, crowded = place_labels(screen, sizes, CHOSEN_RADIUS + 1.5,
+                                               [m.label.spot for m in markers] if keep else None,
+                                               required=[m.chosen for m in markers])
+        for marker, (dx, dy), spot, crowd in zip(markers, offsets.tolist(), spots, crowded):
             marker.label.move_to(dx, dy)
-            marker.label.spot = spot
+            marker.label.spot, marker.label.crowded = spot, crowd
+            marker.label.setVisible(marker.chosen or not crowd)  # crowded: only while selected
 
     def _set_outline(self, point_id: int, outline: np.ndarray) -> None:
         if point_id not in self.outline_items:

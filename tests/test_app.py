@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QRectF, QSettings, QSizeF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialog, QPushButton
@@ -521,6 +521,26 @@ def test_a_dragged_match_carries_its_ellipse_during_the_drag(window, qtbot):
     assert point.fixed == pytest.approx((before[0] + 60, before[1] + 40), abs=2.0)
     assert tuple(markers.positions[0]) == pytest.approx(point.fixed, abs=1e-4)
     QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
+def test_crowded_point_labels_hide_no_dot_and_the_selected_keeps_its_label(window, qtbot):
+    view, layer = window.source_view, window.overlays.source_markers
+    for i in range(16):  # a 4 x 4 grid 12 px apart: too tight for every label at this zoom
+        window.add_point(150 + 12 * (i % 4), 100 + 12 * (i // 4))
+    window.points.select({6})  # one inside the grid
+
+    def covered_dots(but=6):
+        """(label, dot) pairs where a shown label (other than ``but``'s) covers another point's dot, on screen."""
+        dots = {i: QPointF(view.mapFromScene(m.scenePos())) for i, m in layer.markers.items()}
+        labels = [(i, QRectF(dots[i] + QPointF(*m.label.offset), QSizeF(*m.label.size)))
+                  for i, m in layer.markers.items() if m.label.isVisible() and i != but]
+        return [(i, j) for i, rect in labels for j, dot in dots.items() if j != i and rect.contains(dot)]
+
+    assert layer.markers[6].label.isVisible()
+    assert not all(m.label.isVisible() for m in layer.markers.values()) and covered_dots() == []
+    view.view_box.setRange(xRange=(140, 200), yRange=(90, 150), padding=0)  # zoomed in: room for all
+    qtbot.waitUntil(lambda: all(m.label.isVisible() for m in layer.markers.values()))
+    assert covered_dots(but=None) == []
 
 
 def test_points_are_renamed_in_the_table(window, qtbot):

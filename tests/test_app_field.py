@@ -117,9 +117,9 @@ def _overlaps(a, b) -> bool:
 
 
 def test_a_lone_label_sits_right_above_its_point():
-    offsets, spots = place_labels([[200.0, 100.0]], [[40.0, 16.0]])
+    offsets, spots, covers = place_labels([[200.0, 100.0]], [[40.0, 16.0]])
     x, y = offsets[0]
-    assert x > 0 and y + 16.0 < 0 and spots == [0]  # its whole rect is right of and above the point
+    assert x > 0 and y + 16.0 < 0 and spots == [0] and covers == [False]  # its whole rect is right of and above the point
     np.testing.assert_allclose(offsets[0], candidate_offsets(40.0, 16.0)[0])
 
 
@@ -137,10 +137,28 @@ def test_labels_of_crowded_points_cover_neither_each_other_nor_the_points():
         assert not any(_overlaps(label, other) for other in labels[i + 1:])
 
 
+def test_crowded_labels_are_reported_and_the_rest_cover_nothing_and_labels_stay_in_bounds():
+    size = np.array([40.0, 16.0])
+    centres = np.array([100.0, 100.0]) + candidate_offsets(*size) + size / 2  # a dot mid each spot
+    points = np.vstack([[[100.0, 100.0]], centres])
+    sizes, radius = np.tile(size, (len(points), 1)), 6.0
+    assert place_labels(points, sizes, radius)[2][0]  # every spot of the ringed point's label covers a dot
+    offsets, _, crowded = place_labels(points, sizes, radius, required=[False] * len(points))
+    kept = _rects(points, offsets, sizes)[~np.array(crowded)]
+    dots = np.hstack([points - radius, points + radius])
+    assert crowded[0] and 0 < len(kept) < len(points)
+    for i, label in enumerate(kept):  # left-out labels block nothing; the kept ones cover nothing
+        assert sum(_overlaps(label, dot) for dot in dots) == 0 and not any(_overlaps(label, o) for o in kept[i + 1:])
+    corner = [[395.0, 5.0]]  # the top-right corner of a 400 x 300 view: only left-below fits inside
+    offsets, spots, covers = place_labels(corner, [size], bounds=(0.0, 0.0, 400.0, 300.0))
+    assert spots == [3] and covers == [False]
+    assert place_labels(corner, [size])[1] == [0]  # without bounds: the usual spot
+
+
 def test_a_label_keeps_its_spot_while_it_is_free():
     sizes = [[40.0, 16.0]] * 2
     apart = [[100.0, 100.0], [400.0, 100.0]]
     assert place_labels(apart, sizes, preferred=[3, -1])[1] == [3, 0]  # left-below is free: it stays
     close = [[100.0, 100.0], [125.0, 90.0]]  # the second dot sits where the first label's usual spot is
-    offsets, spots = place_labels(close, sizes, preferred=[0, -1])
+    offsets, spots, _ = place_labels(close, sizes, preferred=[0, -1])
     assert spots[0] != 0 and place_labels(close, sizes)[1][0] == spots[0]

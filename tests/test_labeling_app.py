@@ -150,7 +150,7 @@ def test_import_transfer_in_the_worker_thumbnails_and_a_corrupt_target(make_wind
     window.review.go_to(CAT_B)
     wait_shown(qtbot, window)
     assert len(window.target_layer.names) == 4 and window.target_layer.graph.adjacency is not None
-    caption = window.target_layer.captions[0].textItem.toPlainText()
+    caption = window.target_layer.caption_texts[0]  # the full caption (a crowded view may show less)
     assert f"{target.points[0].confidence * 100:.0f}%" in caption and "px" in caption  # as the main window shows it
 
 
@@ -509,7 +509,7 @@ def test_flags_have_shapes_and_glyphs_not_only_colours(make_window, qtbot):
     symbols = dict(zip(layer.names, layer.graph.scatter.data["symbol"]))
     assert symbols["left_eye"] == symbols["right_eye"] == "s" and symbols["nose"] == "t1"  # square, triangle
     assert point_symbol(Point("p", 1, 1, flags=(FB_FAIL,))) == "x" and point_symbol(Point("p", 1, 1)) == "o"
-    captions = {name: c.textItem.toPlainText() for name, c in zip(layer.names, layer.captions)}
+    captions = dict(zip(layer.names, layer.caption_texts))
     assert "■ L/R swap" in captions["left_eye"] and "▲ low conf" in captions["nose"]
     row = window.table.names.index("nose")
     assert window.table.item(row, FLAGS).text().startswith("▲ low conf")
@@ -540,6 +540,34 @@ def test_captions_use_the_app_font_stay_inside_the_view_avoid_each_other_and_can
     assert not any(c.isVisible() for c in layer.captions + window.target_layer.captions)
     QTest.keyClick(window, Qt.Key.Key_C)
     assert all(c.isVisible() for c in layer.captions)
+
+
+def test_crowded_captions_hide_no_marker_and_the_selected_point_keeps_its_caption(make_window, qtbot):
+    """A tight cluster: captions that would cover another point's marker are left out (the selected
+    point's stays); zoomed in, the points spread and every caption comes back."""
+    cluster = [(f"front_paw_{i}", 200 + 5 * (i % 3), 150 + 5 * (i // 3)) for i in range(9)]
+    window = make_window()
+    window.resize(1400, 800)
+    assert window.files.new_from_points(CAT_A, cluster)
+    qtbot.waitUntil(lambda: window.source_view.image is not None and len(window.source_layer.captions) == 9)
+    layer, box = window.source_layer, window.source_view.view_box
+    window.project.select(CAT_A, {"front_paw_4"})  # the middle one
+
+    def covered_markers(but="front_paw_4"):
+        """(caption, marker) pairs where a shown caption (other than ``but``'s) covers another point's marker."""
+        centres = [box.mapViewToScene(QPointF(x, y)) for _, x, y in cluster]
+        shown = [(i, c.sceneBoundingRect()) for i, c in enumerate(layer.captions)
+                 if c.isVisible() and layer.names[i] != but]
+        return [(layer.names[i], name) for i, rect in shown for (name, _, _), centre in zip(cluster, centres)
+                if name != layer.names[i] and rect.adjusted(-4, -4, 4, 4).contains(centre)]
+
+    middle = layer.captions[layer.names.index("front_paw_4")]
+    assert middle.isVisible() and middle.textItem.toPlainText() == "front_paw_4"
+    assert not all(c.isVisible() for c in layer.captions), "the cluster is crowded at this zoom"
+    assert covered_markers() == []
+    box.setRange(xRange=(198, 212), yRange=(148, 162), padding=0)  # zoomed in: room for every caption
+    qtbot.waitUntil(lambda: all(c.isVisible() for c in layer.captions))
+    assert covered_markers(but=None) == []
 
 
 def review_project(tmp_path):

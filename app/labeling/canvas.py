@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QGraphicsRectItem
 
 from rtn_core.labels.keypoints import ABSENT, FB_FAIL, LOW_CONFIDENCE, LR_SWAP, OCCLUDED, ImageLabels
 
+from ..placement import place_labels
 from ..scores import score_text
 from ..views import ImageView
 
@@ -38,6 +39,7 @@ FLAG_MEANING = {LOW_CONFIDENCE: "the model's confidence is below the threshold",
                 FB_FAIL: "mapped to the target and back, it misses the source point",
                 LR_SWAP: "this left/right pair is in the opposite order from the source"}
 MODIFIERS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+MARKER_REACH = 9.0  # screen pixels from a marker's centre that its largest shape (selected) covers
 
 
 def worst_flag(point) -> str | None:
@@ -181,6 +183,7 @@ class KeypointLayer(QObject):
         self.scores = scores  # show confidence / fb error beside the names (targets)
         self.labels: ImageLabels | None = None
         self.names: list[str] = []  # point index -> name, in drawing order
+        self.drawn: list = []  # ... and the Points themselves
         self.positions = np.zeros((0, 2))
         self.selected: frozenset[str] = frozenset()
         self.skeleton: tuple = ()
@@ -189,6 +192,7 @@ class KeypointLayer(QObject):
         self.background = view.add_overlay(_BackgroundItem(self), 8)
         self.graph = view.add_overlay(_PointsItem(self), 30)
         self.captions: list[pg.TextItem] = []
+        self.caption_texts: list[str] = []  # each caption's full text (crowded ones show less)
         self.captions_shown = True
         view.view_box.sigRangeChanged.connect(lambda *_: self.place_captions())  # zoom changes the overlaps
 
@@ -202,7 +206,7 @@ class KeypointLayer(QObject):
         self._redraw()
 
     def _redraw(self, positions: np.ndarray | None = None) -> None:
-        points = [p for p in (self.labels.points if self.labels else ()) if p.visibility != ABSENT]
+        points = self.drawn = [p for p in (self.labels.points if self.labels else ()) if p.visibility != ABSENT]
         self.names = [p.name for p in points]
         self.positions = np.array([[p.x, p.y] for p in points], dtype=np.float64).reshape(-1, 2)
         shown = self.positions if positions is None else positions
@@ -234,8 +238,9 @@ class KeypointLayer(QObject):
             caption = pg.TextItem(anchor=(-0.05, 1.05), fill=pg.mkBrush(0, 0, 0, 150))
             caption.setFont(QApplication.font())  # the app's font, as it is now (not made before the app)
             self.captions.append(self.view.add_overlay(caption, 28))
-        for caption, p, (x, y) in zip(self.captions, points, shown):
-            caption.setText(point_caption(p, self.scores), color=point_colour(p) if p.flags else (235, 235, 235))
+        self.caption_texts = [point_caption(p, self.scores) for p in points]
+        for caption, p, (x, y), text in zip(self.captions, points, shown, self.caption_texts):
+            caption.setText(text, color=point_colour(p) if p.flags else (235, 235, 235))
             caption.setPos(x, y)
             caption.setZValue(29 if p.name in self.selected else 28)  # under the markers; a selected point's on top
         self.place_captions()
@@ -246,36 +251,40 @@ class KeypointLayer(QObject):
         self.place_captions()
 
     def place_captions(self) -> None:
-        """Put each caption beside its point where it stays inside the view and covers the fewest other
-        captions and markers (in screen pixels; ties go to the first of: above right, below right, above
-        left, below left, right, left, above, below). Captions of points out of view are hidden."""
+        """Put each caption beside its point, inside the view, covering no other caption or marker where
+        it can (:func:`app.placement.place_labels`, selected then flagged points first). Where points crowd,
+        a caption with no free spot shows only the name, and if even that finds none, nothing unless its
+        point is selected (the table has every score). Captions of points out of view are hidden."""
         width, height = self.view.view_box.viewPixelSize()
         if not self.captions or not width or not height:
             return
         shown = self.view.view_box.viewRect()
-        bounds = QRectF(shown.x() / width, shown.y() / height, shown.width() / width, shown.height() / height)
-        centres = [(c.pos().x() / width, c.pos().y() / height) for c in self.captions]  # screen pixels
-        markers = [QRectF(x - 8, y - 8, 16, 16) for x, y in centres]
-        placed: list[QRectF] = []
-        for index, (caption, (x, y)) in enumerate(zip(self.captions, centres)):
-            if not self.captions_shown or not bounds.contains(QPointF(x, y)):
-                caption.hide()
-                continue
-            size = caption.textItem.boundingRect()
-            w, h = size.width(), size.height()
-            lefts = (x + 4, x - w - 4, x + 10, x - w - 10, x - w / 2)
-            tops = (y - h - 2, y + 2, y - h / 2, y - h - 10, y + 10)
-            options = [QRectF(lefts[i], tops[j], w, h) for i, j in
-                       ((0, 0), (0, 1), (1, 0), (1, 1), (2, 2), (3, 2), (4, 3), (4, 4))]
-            taken = placed + markers[:index] + markers[index + 1:]  # other captions and other points
-
-            def cost(rect: QRectF) -> float:
-                outside = w * h - _area(rect.intersected(bounds))
-                return 4 * outside + sum(_area(rect.intersected(r)) for r in taken)
-            rect = min(options, key=cost)
-            caption.setAnchor(((x - rect.left()) / w, (y - rect.top()) / h))
-            caption.show()
-            placed.append(rect)
+        bounds = (shown.left() / width, shown.top() / height, shown.right() / width, shown.bottom() / height)
+        screen = np.array([(c.pos().x() / width, c.pos().y() / height) for c in self.captions]).reshape(-1, 2)
+        chosen = [name in self.selected for name in self.names]
+        flagged = [bool(p.flags) for p in self.drawn]
+        order = sorted((i for i, (x, y) in enumerate(screen) if self.captions_shown  # the best spots go to
+                        and bounds[0] <= x <= bounds[2] and bounds[1] <= y <= bounds[3]),  # selected, then flagged
+                       key=lambda i: (not chosen[i], not flagged[i]))
+        for index in set(range(len(self.captions))) - set(order):
+            self.captions[index].hide()
+        if not order:
+            return
+        short: set[int] = set()  # captions cut to the name: their full text found no free spot
+        for _ in range(2):
+            for index in order:
+                self.captions[index].setText(self.names[index] if index in short else self.caption_texts[index])
+            sizes = [(r.width(), r.height()) for r in (self.captions[i].textItem.boundingRect() for i in order)]
+            offsets, _, crowd = place_labels(screen[order], sizes, MARKER_REACH, bounds=bounds,
+                                             required=[chosen[i] for i in order])
+            crowded = {i for i, c in zip(order, crowd) if c and not chosen[i]}
+            if not crowded:
+                break
+            short = crowded
+        for index, (dx, dy), (w, h) in zip(order, offsets.tolist(), sizes):
+            caption = self.captions[index]
+            caption.setAnchor((-dx / w, -dy / h))
+            caption.setVisible(index not in crowded)
 
     # --- gestures (called by the items; public so tests can drive them in image pixels) ----------
     def click_point(self, index: int, modifiers) -> None:
@@ -325,6 +334,3 @@ class KeypointLayer(QObject):
         high = np.array(size, dtype=np.float64) - 0.5 - self.drag.start.max(axis=0)
         return np.clip(delta, low, high)
 
-
-def _area(rect: QRectF) -> float:
-    return max(rect.width(), 0.0) * max(rect.height(), 0.0) if rect.isValid() else 0.0
