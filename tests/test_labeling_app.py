@@ -418,6 +418,40 @@ def test_an_unsaved_session_is_offered_back_before_a_new_one_replaces_it(make_wi
     assert later.project.labels == crashed.project.labels
 
 
+def test_every_session_left_behind_is_offered_and_a_clean_close_leaves_none(make_window, qtbot, asked):
+    """Two untitled windows die with work in them: each is listed under File > Recover Unsaved Session
+    (newest first) and recovered as it was; a window closed with nothing unsaved leaves nothing."""
+    crashed = []
+    for dx in (3, 5):
+        window = make_window()
+        assert window.files.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)
+        window.project.move_points(CAT_A, ["nose"], dx, 4)
+        window.files.autosave()
+        window.project.close()  # the process died: the OS dropped its lock, its autosave stays
+        crashed.append(window.project)
+    os.utime(crashed[0].autosave_path, (1_000_000_000, 1_000_000_000))  # the first died long ago
+    clean = make_window()
+    assert clean.files.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)  # both kept for later
+    assert asked[-1][2] == ("Recover the newest", "Discard them all", "Keep them for later")
+    assert asked[-1][1].count("• cat-chelsea.png: 5 keypoints, 0 targets, autosaved ") == 2
+    clean.project.move_points(CAT_A, ["nose"], 1, 1)
+    clean.files.autosave()
+    clean.project.undo()
+    assert clean.close() and not os.path.exists(clean.project.autosave_path)
+    later = make_window()
+    assert later.status_text.text() == "2 unsaved sessions can be recovered: File > Recover Unsaved Session."
+    later.recover_menu.aboutToShow.emit()
+    entries = later.recover_menu.actions()
+    assert len(entries) == 2 and later.actions_by_name["recover"].isEnabled()
+    assert entries[1].text().endswith(time.strftime("%Y-%m-%d %H:%M", time.localtime(1_000_000_000)))
+    entries[1].trigger()  # the older one
+    assert later.project.labels == crashed[0].labels and later.project.modified
+    assert "Recovered cat-chelsea.png: 5 keypoints" in later.status_text.text()
+    again = make_window(answer="Recover it")  # the other one is still offered, alone now
+    assert not again.files.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)
+    assert again.project.labels == crashed[1].labels and again.files.recoverable() == []
+
+
 def test_cancel_stops_between_targets_and_keeps_what_was_done(make_window, qtbot, tmp_path):
     labels = read_source(os.path.join(LABELS, "chelsea.csv"), CAT_A, (451, 300)).add_targets([CAT_B, COFFEE, DOG])
     window = make_window(Project(labels), matcher=SlowMatcher())

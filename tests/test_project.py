@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -213,6 +214,32 @@ def test_untitled_sessions_each_own_a_locked_autosave(project, tmp_path):
     assert recovered.labels == first.labels and recovered.modified and orphaned_autosaves(folder) == []
     recovered.save(str(tmp_path / "kept.rtnproj"))  # Save As: the untitled autosave and its lock go
     assert os.listdir(folder) == [os.path.basename(second.autosave_path) + ".lock"]
+
+
+def test_a_clean_close_leaves_no_autosave_and_each_dead_session_is_offered_and_described(project, tmp_path):
+    """Three untitled sessions in one folder: one closes with nothing unsaved (its autosave goes), two die
+    with work in them; both are offered, newest first, each described by what it holds."""
+    from rtn_core.labels.project import describe_autosave, orphaned_autosaves
+    folder, target = str(tmp_path / "autosaves"), str(tmp_path / "a.png")
+    clean, first, second = (Project.untitled(project.labels, folder) for _ in range(3))
+    clean.move_points(target, ["nose"], 1, 1)
+    assert clean.autosave()
+    clean.undo()  # back to where it started: nothing unsaved
+    clean.close()
+    assert not os.path.exists(clean.autosave_path) and orphaned_autosaves(folder) == []
+    first.move_points(target, ["nose"], 2, 2)
+    second.set_reviewed([target])
+    for session in (first, second):
+        assert session.autosave()
+        session.close()  # the window went away with the work unsaved
+    os.utime(first.autosave_path, (1_000_000_000, 1_000_000_000))  # first autosaved long before second
+    assert orphaned_autosaves(folder) == [second.autosave_path, first.autosave_path]
+    assert Project.recover(first.autosave_path).labels == first.labels
+    assert Project.recover(second.autosave_path).labels.targets[0].reviewed
+    text = describe_autosave(second.autosave_path)
+    assert text.startswith("src.png: 3 keypoints, 1 target (1 reviewed), autosaved ")
+    assert describe_autosave(first.autosave_path).endswith("autosaved " + time.strftime(
+        "%Y-%m-%d %H:%M", time.localtime(1_000_000_000)))
 
 
 def test_a_killed_untitled_session_is_offered_for_recovery(tmp_path):

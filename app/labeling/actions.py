@@ -6,8 +6,10 @@ import os
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu
 
 from rtn_core.labels.formats import FORMATS
+from rtn_core.labels.project import describe_autosave
 
 
 def _action(window, text: str, slot, shortcuts=()) -> QAction:
@@ -32,7 +34,6 @@ def build_actions(window) -> None:
         "open": a("&Open Project…", files.open_project_dialog, QKeySequence.StandardKey.Open),
         "save": a("&Save Project", files.save, QKeySequence.StandardKey.Save),
         "save_as": a("Save Project &As…", files.save_as_dialog, "Ctrl+Shift+S"),
-        "recover": a("&Recover Unsaved Session", files.recover_unsaved),
         "sample": a("Open the &Sample Cat", files.open_sample),
         "close": a("&Close Window", window.close, QKeySequence.StandardKey.Close),
         "add_targets": a("Add &Target Images…", review.add_targets_dialog, "Ctrl+T"),
@@ -59,6 +60,9 @@ def build_actions(window) -> None:
         "fit": a("&Fit Images", window.fit_views, "F"),
         "help": a("&Keyboard and Mouse…", window.show_help, "F1"),
     }
+    window.recover_menu = QMenu("&Recover Unsaved Session", window)  # one entry per session left behind
+    window.recover_menu.aboutToShow.connect(lambda: _list_recoverable(window))
+    n["recover"] = window.recover_menu.menuAction()
     n["worst_first"] = worst = QAction("Sort Targets &Worst First", window, checkable=True)
     worst.setShortcut(QKeySequence("W"))
     worst.toggled.connect(review.set_worst_first)
@@ -79,6 +83,15 @@ def build_actions(window) -> None:
             action = QAction(fmt.description, window)
             action.triggered.connect(lambda _c=False, n=name, r=reviewed_only: files.export_dialog(n, r))
             window.export_actions.append((reviewed_only, action))
+
+
+def _list_recoverable(window) -> None:
+    """Fill File > Recover Unsaved Session with what each dead untitled session left, newest first."""
+    menu, files = window.recover_menu, window.files
+    menu.clear()
+    for path in files.recoverable():
+        menu.addAction(describe_autosave(path)).triggered.connect(
+            lambda _checked=False, p=path: files.recover_unsaved(p))
 
 
 def build_menus(window) -> None:

@@ -15,7 +15,8 @@ from PySide6.QtWidgets import QFileDialog
 from rtn_core.images import load_image
 from rtn_core.labels.formats import FORMATS, read_labels, read_source, write_labels
 from rtn_core.labels.keypoints import ImageLabels, Point, check_inside, new_project
-from rtn_core.labels.project import Project, discard_orphaned, newer_autosave, orphaned_autosaves
+from rtn_core.labels.project import (Project, describe_autosave, discard_orphaned, newer_autosave,
+                                     orphaned_autosaves)
 from rtn_core.labels.transfer import IMAGE_EXTENSIONS, expand_targets
 
 from ..pair import SAMPLE_PAIR, SAMPLES
@@ -63,15 +64,25 @@ class ProjectFiles:
             self.window.project.discard_autosave()  # its own only: never another session's
 
     def _new_project(self, labels) -> bool:
-        """Show a new unsaved project; first offer to recover an unsaved session its autosave would replace."""
-        recoverable = self.recoverable()
-        if recoverable:
-            if self.window.ask("Unsaved session found", "A session that was never saved (the window closed or "
-                               "crashed) can still be recovered. Recover it instead, or discard it?",
-                               ("Recover it", "Discard it")) == "Recover it":
-                self._open_untitled(recoverable[0])
+        """Show a new unsaved project; first offer back what sessions that were never saved left behind
+        (the newest can be recovered instead; closing the question keeps them all for later)."""
+        left = self.recoverable()
+        if left:
+            one = len(left) == 1
+            recover, discard, keep = (("Recover it", "Discard it", "Keep it for later") if one else
+                                      ("Recover the newest", "Discard them all", "Keep them for later"))
+            choice = self.window.ask(
+                "Unsaved session found", ("A session that was never saved (the window closed or crashed) can "
+                                          "still be recovered:" if one else f"{len(left)} sessions that were "
+                                          "never saved (windows closed or crashed) can still be recovered:")
+                + "".join(f"\n• {describe_autosave(path)}" for path in left)
+                + "\n\nKept ones stay under File > Recover Unsaved Session.", (recover, discard, keep))
+            if choice == recover:
+                self._recover(left[0])
                 return False
-            discard_orphaned(recoverable[0])
+            if choice == discard:
+                for path in left:
+                    discard_orphaned(path)
         self.window.set_project(Project.untitled(labels, self.autosave_dir))
         return True
 
@@ -183,19 +194,20 @@ class ProjectFiles:
                                         + (" with its autosaved changes" if use_autosave else "") + ".")
         return True
 
-    def recover_unsaved(self) -> None:
-        """Open the autosave of a session that was never saved (it stays unsaved until Save As)."""
-        recoverable = self.recoverable()
-        if recoverable and self.maybe_save():
-            self._open_untitled(recoverable[0])
+    def recover_unsaved(self, path: str) -> bool:
+        """Open the autosave ``path`` of a session that was never saved (one of :meth:`recoverable`);
+        it stays unsaved until Save As. False if refused or the user cancelled."""
+        return self.maybe_save() and self._recover(path)
 
-    def _open_untitled(self, path: str) -> None:
+    def _recover(self, path: str) -> bool:
+        description = describe_autosave(path) if os.path.exists(path) else os.path.basename(path)
         try:
             self.window.set_project(Project.recover(path))
         except (ValueError, OSError) as exc:
-            self.window.show_error(f"Cannot recover the unsaved session: {exc}")
-            return
-        self.window.status_text.setText("Recovered the unsaved session: save it with Ctrl+Shift+S.")
+            self.window.show_error(f"Cannot recover the unsaved session {description}: {exc}")
+            return False
+        self.window.status_text.setText(f"Recovered {description}: save it with Ctrl+Shift+S.")
+        return True
 
     def save(self, path: str | None = None) -> bool:
         """Save the project (``path``: save as); without a file yet, ask for one."""

@@ -178,8 +178,10 @@ class LabelingWindow(QMainWindow):
             if targets:
                 self.review.go_to(targets[0].image)
         self.refresh()
-        if project is None and self.files.recoverable():
-            self.status_text.setText("An unsaved session can be recovered: File > Recover Unsaved Session.")
+        left = self.files.recoverable() if project is None else ()
+        if left:
+            self.status_text.setText(f"{'An unsaved session' if len(left) == 1 else f'{len(left)} unsaved sessions'} "
+                                     "can be recovered: File > Recover Unsaved Session.")
 
     def _on_project_change(self, change) -> None:
         if change.kind in ("labels", "selection"):

@@ -14,6 +14,7 @@ import contextlib
 import glob
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable
@@ -225,7 +226,10 @@ class Project:
         return project
 
     def close(self) -> None:
-        """Let go of this session's autosave lock (the autosave stays for recovery if it exists)."""
+        """End this session cleanly: an autosave with nothing unsaved in it is deleted (it would
+        only be offered back later), one with unsaved work stays for recovery; the lock goes."""
+        if not self.modified:
+            self.discard_autosave()
         if self._lock:
             self._lock.release()
             self._lock = None
@@ -344,6 +348,20 @@ def orphaned_autosaves(folder: str) -> list[str]:
     found = [p for p in glob.glob(os.path.join(glob.escape(folder), f"{UNTITLED_PREFIX}*{AUTOSAVE_SUFFIX}"))
              if not is_live(p)]
     return sorted(found, key=os.path.getmtime, reverse=True)
+
+
+def describe_autosave(autosave: str) -> str:
+    """One line saying what an untitled session's autosave holds and when it was written (for a
+    recovery list), e.g. "cat.png: 6 keypoints, 3 targets (1 reviewed), autosaved 2026-11-27 14:05"."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(autosave)))
+    try:
+        labels = read_project(autosave)
+    except ValueError as exc:
+        return f"{os.path.basename(autosave)}, autosaved {when}: cannot be read ({exc})"
+    reviewed = sum(t.reviewed for t in labels.targets)
+    return (f"{os.path.basename(labels.source.image)}: {len(labels.names)} keypoints, {len(labels.targets)} "
+            f"target{'s' * (len(labels.targets) != 1)}{f' ({reviewed} reviewed)' if reviewed else ''}, "
+            f"autosaved {when}")
 
 
 def discard_orphaned(autosave: str) -> bool:
