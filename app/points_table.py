@@ -49,7 +49,7 @@ class PointsTableModel(QStandardItemModel):
                 if text != old:
                     self.item(index, column).setText(text)
         for row in rows[len(self._shown):]:
-            self.appendRow([_cell(text, editable=column == 0) for column, text in enumerate(row)])
+            self.appendRow([_cell(text, name=column == 0) for column, text in enumerate(row)])
         self._writing = False
         self._ids, self._shown = ids, rows
 
@@ -71,10 +71,12 @@ def _row_texts(point: Point) -> list[str]:
             score_text(point.confidence, point.fixed is not None) or NO_SCORE]
 
 
-def _cell(text: str, editable: bool = False) -> QStandardItem:
+def _cell(text: str, name: bool = False) -> QStandardItem:
+    """A cell: the name (editable, read from the left) or a number (right-aligned, digits line up)."""
     item = QStandardItem(text)
-    item.setEditable(editable)
-    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    item.setEditable(name)
+    item.setTextAlignment((Qt.AlignmentFlag.AlignLeft if name else Qt.AlignmentFlag.AlignRight)
+                          | Qt.AlignmentFlag.AlignVCenter)
     return item
 
 

@@ -553,6 +553,8 @@ def test_points_are_renamed_in_the_table(window, qtbot):
     model.item(1, 0).setText("left eye")  # taken: refused, the old name comes back
     assert window.points.points[1].name == "p2" and model.item(1, 0).text() == "p2"
     assert window.overlays.source_markers.markers[1].label.text.text() == "left eye"
+    assert model.item(0, 0).textAlignment() & Qt.AlignmentFlag.AlignLeft  # names read from the left,
+    assert model.item(0, 1).textAlignment() & Qt.AlignmentFlag.AlignRight  # numbers line up on the right
 
 
 def test_a_new_source_asks_before_its_points_are_cleared(window, qtbot, questions):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QTableWidget
 from app.labeling import LabelingWindow
 from app.pair import SAMPLE_PAIR
 from app.labeling.canvas import point_symbol
-from app.labeling.keypoint_table import CONFIDENCE, FB, FLAGS
+from app.labeling.keypoint_table import CONFIDENCE, FB, FLAGS, VISIBILITY
 from app.labeling.thumbnails import FLAGGED, REVIEWED, SKIPPED, flag_badge
 from rtn_core.labels.formats import FORMATS, canonical, read_labels, read_source
 from rtn_core.labels.keypoints import ABSENT, DONE, FB_FAIL, LR_SWAP, OCCLUDED, VISIBLE, Point
@@ -501,6 +501,9 @@ def test_open_labeling_window_starts_from_a_source_its_points_and_targets(qtbot,
     assert [(p.x, p.y, p.manual) for p in labels.source.points] == [(120.5, 80.0, True), (300.0, 200.25, True)]
     assert [t.image for t in labels.targets] == [os.path.abspath(CAT_B)]  # the source is no target
     assert window.review.current == os.path.abspath(CAT_B) and window.strip.paths() == [os.path.abspath(CAT_B)]
+    window.project.select(os.path.abspath(CAT_B))
+    assert window.table.item(0, VISIBILITY).text() == "not run"  # not "missing": nothing was transferred yet
+    assert window.table.item(0, VISIBILITY).toolTip().startswith("Not transferred yet (Ctrl+R)")
     # a point off the image is one message; the window stays up and empty
     off = open_labeling_window(source_path=CAT_A, keypoints=[("p1", 10, 10), ("p2", 451, 10)], **options)
     qtbot.addWidget(off)

@@ -12,7 +12,7 @@ from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableWidget, QTableWidgetItem
 
-from rtn_core.labels.keypoints import ABSENT, OCCLUDED, VISIBLE, ImageLabels
+from rtn_core.labels.keypoints import ABSENT, OCCLUDED, PENDING, VISIBLE, ImageLabels
 
 from ..scores import FINAL_MATCH, score_text
 from .canvas import FLAG_GLYPH, FLAG_MEANING, FLAG_SHORT, flag_text, point_colour
@@ -60,8 +60,9 @@ class KeypointTable(QTableWidget):
             for row, name in enumerate(self.names):
                 point = labels.point(name)
                 self._set_text(row, NAME, name, editable=True, tip="Double-click or F2 to rename (in every image)")
+                pending = labels.status == PENDING  # a target not transferred yet lacks every point
                 if point is None:
-                    cells = ["missing", "", "", "", "", ""]
+                    cells = ["not run" if pending else "missing", "", "", "", "", ""]
                 else:
                     flags = ([flag_text(point.flags)] if point.flags else []) + (["◆ manual"] if point.manual else [])
                     cells = ["", f"{point.x:.1f}", f"{point.y:.1f}",
@@ -71,7 +72,8 @@ class KeypointTable(QTableWidget):
                 colour = QColor(*point_colour(point)) if point is not None and point.flags else None
                 for column, text in enumerate(cells, start=VISIBILITY):
                     self._set_text(row, column, text, colour=colour, tip=flags_tip(point) if point else
-                                   "Not on this image: select it and click the image to place it")
+                                   ("Not transferred yet (Ctrl+R); or " if pending else "Not on this image: ")
+                                   + "select it and click the image to place it")
                 self._set_combo(row, point)
             self.clearSelection()
             for row, name in enumerate(self.names):
