@@ -555,6 +555,8 @@ def test_flags_have_shapes_and_glyphs_not_only_colours(make_window, qtbot):
     text = table.item(eye, FLAGS).text()
     assert text == "▲ low conf, ■ L/R swap"
     assert table.columnWidth(FLAGS) > table.fontMetrics().horizontalAdvance(text), "the Flags column shows it all"
+    assert table.columnViewportPosition(FLAGS) + table.columnWidth(FLAGS) <= table.viewport().width(), \
+        "... without scrolling in the dock's default width (the coordinates come after it)"
     assert "opposite order from the source" in table.item(eye, FLAGS).toolTip()
     assert "below the threshold" in table.item(eye, FLAGS).toolTip()
 

@@ -1,8 +1,9 @@
 """The keypoint table: every keypoint of the project, as it stands on the image being edited.
 
 Columns: name (double-click or F2 to rename, inline), visibility (a combo: visible, occluded,
-absent), x, y, confidence (a percentage, "by hand" for a point a person placed), forward-backward
-error, flags. Flagged rows are tinted and their flags shown by glyph and word (the markers'
+absent), confidence (a percentage, "by hand" for a point a person placed), forward-backward
+error, flags, x, y: what a reviewer reads first comes first, so a narrow dock scrolls only the
+coordinates out of view. Flagged rows are tinted and their flags shown by glyph and word (the markers'
 shapes), manual points say so. Selecting rows selects the points; the table only emits what the
 user asked for.
 """
@@ -19,8 +20,8 @@ from .canvas import FLAG_GLYPH, FLAG_MEANING, FLAG_SHORT, flag_text, point_colou
 
 VISIBILITY_ORDER = (VISIBLE, OCCLUDED, ABSENT)
 VISIBILITY_TEXT = {VISIBLE: "visible", OCCLUDED: "occluded", ABSENT: "absent"}
-COLUMNS = ("Keypoint", "Visibility", "x", "y", "Conf.", "FB err px", "Flags")
-NAME, VISIBILITY, X, Y, CONFIDENCE, FB, FLAGS = range(len(COLUMNS))
+COLUMNS = ("Keypoint", "Visibility", "Conf.", "FB err px", "Flags", "x", "y")  # what review needs first
+NAME, VISIBILITY, CONFIDENCE, FB, FLAGS, X, Y = range(len(COLUMNS))
 
 
 class KeypointTable(QTableWidget):
@@ -62,16 +63,15 @@ class KeypointTable(QTableWidget):
                 self._set_text(row, NAME, name, editable=True, tip="Double-click or F2 to rename (in every image)")
                 pending = labels.status == PENDING  # a target not transferred yet lacks every point
                 if point is None:
-                    cells = ["not run" if pending else "missing", "", "", "", "", ""]
+                    cells = {VISIBILITY: "not run" if pending else "missing"}
                 else:
                     flags = ([flag_text(point.flags)] if point.flags else []) + (["◆ manual"] if point.manual else [])
-                    cells = ["", f"{point.x:.1f}", f"{point.y:.1f}",
-                             score_text(point.confidence, point.manual),
-                             "" if point.fb_error is None or point.manual else f"{point.fb_error:.2f}",
-                             ", ".join(flags)]
+                    cells = {CONFIDENCE: score_text(point.confidence, point.manual),
+                             FB: "" if point.fb_error is None or point.manual else f"{point.fb_error:.2f}",
+                             FLAGS: ", ".join(flags), X: f"{point.x:.1f}", Y: f"{point.y:.1f}"}
                 colour = QColor(*point_colour(point)) if point is not None and point.flags else None
-                for column, text in enumerate(cells, start=VISIBILITY):
-                    self._set_text(row, column, text, colour=colour, tip=flags_tip(point) if point else
+                for column in range(VISIBILITY, len(COLUMNS)):
+                    self._set_text(row, column, cells.get(column, ""), colour=colour, tip=flags_tip(point) if point else
                                    ("Not transferred yet (Ctrl+R); or " if pending else "Not on this image: ")
                                    + "select it and click the image to place it")
                 self._set_combo(row, point)
