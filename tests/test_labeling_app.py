@@ -647,6 +647,11 @@ def test_accepting_a_target_with_flags_asks_and_shift_a_accepts_saying_how_many(
     assert f"{flagged} flagged point(s) left" in window.status_text.text()
     QTest.keyClick(window, Qt.Key.Key_A)  # CAT_B (shown next) has no flags: accepted at once
     assert project.labels.image(CAT_B).reviewed and len(asked) == questions
+    assert "Every transferred target" not in window.status_text.text()
+    QTest.keyClick(window, Qt.Key.Key_A)  # COFFEE, the last one: the status says what comes next
+    assert project.labels.image(COFFEE).reviewed
+    assert window.status_text.text().endswith("Every transferred target is reviewed: Export > Reviewed Targets "
+                                              "Only writes them.")
     fresh = str(tmp_path / "fresh.jpg")
     shutil.copy(CAT_B, fresh)
     window.review.add_targets([fresh])

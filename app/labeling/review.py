@@ -105,7 +105,9 @@ class ReviewNavigation:
         if following:
             self.go_to(following)
         self.window.status_text.setText(f"Accepted {name}" + (f" with {flagged} flagged point(s) left." if flagged
-                                                              else "."))
+                                                              else ".")
+                                        + ("" if following else " Every transferred target is reviewed: "
+                                           "Export > Reviewed Targets Only writes them."))
         return True
 
     def unaccept_current(self) -> None:

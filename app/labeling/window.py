@@ -115,7 +115,7 @@ class LabelingWindow(QMainWindow):
             + " &nbsp; ".join(f"<span style='color:rgb{FLAGGED[flag]}'>{FLAG_GLYPH[flag]}</span> {FLAG_SHORT[flag]}"
                               for flag in FLAG_ORDER) + "<br>"
             f"<span style='color:rgb{MANUAL}'>◆</span> manual (placed or corrected) &nbsp; hollow: occluded "
-            "&nbsp; white ring: selected")
+            "&nbsp; white&nbsp;ring:&nbsp;selected")  # wraps whole, never between a word and its meaning
         legend.setWordWrap(True)
         self.min_confidence = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=100.0, singleStep=5.0, suffix="%")
         self.max_fb = QDoubleSpinBox(decimals=3, minimum=0.001, maximum=1.0, singleStep=0.01)
