@@ -103,8 +103,8 @@ class MainWindow(QMainWindow):
         dock_body = QWidget()
         dock_layout = QVBoxLayout(dock_body)
         dock_layout.setContentsMargins(4, 4, 4, 4)
-        hint = QLabel("Click the source to add a point; its match appears on the target. "
-                      "Drag a point to move it; double-click a name to rename it.")
+        hint = QLabel("Click the source to add a point; its match appears on the target. Drag a point to move "
+                      "it, or its match on the target to correct it; double-click a name to rename it.")
         hint.setWordWrap(True)
         dock_layout.addWidget(hint)
         dock_layout.addWidget(self.table, 1)
