@@ -95,6 +95,20 @@ def test_auroc_and_review_figures_on_a_hand_counted_case():
     assert figures["flagged_share"] == pytest.approx(2 / 5) and figures["wrong_caught"] == pytest.approx(2 / 3)
 
 
+def test_review_threshold_is_the_smallest_that_catches_the_target_share_with_groups_weighing_the_same():
+    probabilities = np.array([0.1, 0.3, 0.6, 0.8, 0.9, 0.2, 0.4, 0.05])
+    right = np.array([False, False, False, False, True, False, False, True])
+    groups = np.array(["a"] * 5 + ["b"] * 3)
+    # wrong in a: 0.1 0.3 0.6 0.8; in b: 0.2 0.4. Below 0.41: a 2/4, b 2/2 -> mean 0.75 >= 0.70,
+    # below 0.40: b 1/2 -> 0.5 (pooled over points, 0.41 would catch only 4/6)
+    assert calibrate.review_threshold(probabilities, right, groups) == pytest.approx(0.41)
+    # below 0.21: a 1/4, b 1/2 -> 0.375; below 0.31: a 2/4, b 1/2 -> 0.5
+    assert calibrate.review_threshold(probabilities, right, groups, catch=0.5) == pytest.approx(0.31)
+    assert calibrate.review_threshold(probabilities, right, groups, catch=1.0) == pytest.approx(0.81)
+    # nothing on the grid catches a wrong point scored 0.99: the largest threshold
+    assert calibrate.review_threshold(np.array([0.99]), np.array([False]), np.array(["a"])) == pytest.approx(0.95)
+
+
 def test_fit_recovers_a_known_logistic_and_drops_wrong_signs():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(4000, len(FEATURES)))

@@ -86,13 +86,13 @@ def corrupt(tmp_path):
 
 def test_each_point_gets_match_confidence_and_fb_error_and_bad_targets_are_skipped(project, corrupt):
     progress = []
-    results = transfer_targets(FakeMatcher(), project.source, [CAT_B, corrupt], project.settings,
+    results = transfer_targets(FakeMatcher(confidence=0.9), project.source, [CAT_B, corrupt], project.settings,
                                progress=lambda done, total, path: progress.append((done, total)))
     good, bad = results
     assert good.status == DONE and good.size == (640, 426)
     nose = good.point("nose")
     assert (nose.x, nose.y) == pytest.approx(((215.5 + 0.5) * 640 / 451 - 0.5, (175.25 + 0.5) * 426 / 300 - 0.5), abs=1e-3)
-    assert nose.confidence == 0.5 and nose.fb_error == pytest.approx(0, abs=1e-3) and nose.flags == ()
+    assert nose.confidence == 0.9 and nose.fb_error == pytest.approx(0, abs=1e-3) and nose.flags == ()
     assert bad.status == SKIPPED and bad.reason.startswith("corrupt.jpg: ") and bad.points == ()
     assert progress == [(1, 2), (2, 2)]
 

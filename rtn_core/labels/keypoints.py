@@ -16,6 +16,9 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 
+from ..confidence import load_settings
+from ..weights import DEFAULT_WEIGHTS
+
 ABSENT, OCCLUDED, VISIBLE = 0, 1, 2
 
 LOW_CONFIDENCE = "low_confidence"  # the model's confidence is below the threshold
@@ -25,13 +28,20 @@ LR_SWAP = "lr_swap"  # a left/right pair sits in the opposite horizontal order f
 PENDING, DONE, SKIPPED = "pending", "done", "skipped"
 
 
+def shipped_review_threshold() -> float:
+    """The shipped weights' review threshold (3 decimals), or 0.5 (more likely wrong than right)
+    where no inference settings ship."""
+    return round(load_settings(DEFAULT_WEIGHTS).get("confidence", {}).get("review_below", 0.5), 3)
+
+
 @dataclass(frozen=True)
 class TransferSettings:
     """Thresholds that flag transferred points for review."""
 
-    # below this the point is flagged low_confidence: more likely wrong than right by the calibrated
-    # confidence (resources/weights/rtn_lite0.inference.json, "review_below"; rule in MODEL_CARD.md)
-    min_confidence: float = 0.5
+    # below this calibrated confidence the point is flagged low_confidence; default: the shipped
+    # weights' threshold, chosen on semcorr-val to catch 70% of its wrong points
+    # (resources/weights/rtn_lite0.inference.json, "review_below"; rule in MODEL_CARD.md)
+    min_confidence: float = field(default_factory=shipped_review_threshold)
     max_fb_fraction: float = 0.05  # fb error above this fraction of the source's longer side: fb_fail
 
     def __post_init__(self):

@@ -3,7 +3,8 @@
 The calibration is a logistic regression of "right within alpha 0.10" on the standardised
 features, fitted on semcorr-val only, with each subset weighing the same (600 dog pairs would
 otherwise decide it alone); features that come out with the wrong sign are dropped. Review flags
-mark the points more likely wrong than right (REVIEW_BELOW; the rule in resources/weights/MODEL_CARD.md).
+mark the points whose probability lies below a threshold chosen on semcorr-val to catch
+CATCH_TARGET of its wrong points (:func:`review_threshold`; the rule in resources/weights/MODEL_CARD.md).
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from ..confidence import FEATURES, HIGHER_IS_BETTER
 
 RIGHT_WITHIN = 0.10  # alpha: a match is "right" when within this share of the reference length
 REVIEW_SHARE = 0.20  # worst-first review: the share of points looked at first
-REVIEW_BELOW = 0.5  # flag a point whose calibrated probability of being right is below this
+CATCH_TARGET = 0.70  # review flags must catch this share of the wrong points (issue 14's floor)
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)  # the grid review_threshold chooses from
 L2 = 1e-3  # ridge on the weights: keeps the fit finite when a feature separates perfectly
 
 
@@ -40,6 +42,19 @@ def fit(features: np.ndarray, right: np.ndarray, groups: np.ndarray) -> dict:
     return {"features": list(FEATURES), "mean": mean.tolist(), "scale": scale.tolist(),
             "weights": beta[:-1].tolist(), "bias": float(beta[-1]), "right_within": RIGHT_WITHIN,
             "dropped": [name for name, keep in zip(FEATURES, active) if not keep]}
+
+
+def review_threshold(probabilities: np.ndarray, right: np.ndarray, groups: np.ndarray,
+                     catch: float = CATCH_TARGET) -> float:
+    """The smallest threshold of THRESHOLDS at which flags (probability below it) catch at least
+    ``catch`` of the wrong points, each group's caught share weighing the same (semcorr-val's
+    subsets, as its PCK headline); the largest threshold where none does."""
+    wrong = ~np.asarray(right, bool)
+    per_group = [probabilities[(groups == g) & wrong] for g in np.unique(groups[wrong])]
+    for threshold in THRESHOLDS:
+        if np.mean([(scores < threshold).mean() for scores in per_group]) >= catch:
+            return float(threshold)
+    return float(THRESHOLDS[-1])
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, sample: np.ndarray, penalised: int) -> np.ndarray:

@@ -103,7 +103,8 @@ def evaluate(matcher: Matcher, pairs: list[KeypointPair], alphas=ALPHAS, progres
     calibration = matcher.calibration
     if fit_confidence:
         calibration = calibrate.fit(records.features, right, records.subsets)
-        calibration["review_below"] = calibrate.REVIEW_BELOW
+        calibration["review_below"] = calibrate.review_threshold(probability(records.features, calibration),
+                                                                 right, records.subsets)
         report["calibration"] = calibration
     report["confidence"] = confidence_figures(records, right, calibration)
     return report
