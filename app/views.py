@@ -174,6 +174,7 @@ class PointMarker(QGraphicsEllipseItem):
             self.setRect(QRectF(-radius, -radius, 2 * radius, 2 * radius))
         if text != shown_text:
             self.label.set_text(text)
+            self.setToolTip(text)  # names the point on hover, also where crowding hides its label
         self._shown = ((x, y), chosen, text)
 
     def paint(self, painter, option, widget=None) -> None:

@@ -537,6 +537,7 @@ def test_crowded_point_labels_hide_no_dot_and_the_selected_keeps_its_label(windo
         return [(i, j) for i, rect in labels for j, dot in dots.items() if j != i and rect.contains(dot)]
 
     assert layer.markers[6].label.isVisible()
+    assert [m.toolTip() for m in layer.markers.values()] == [f"p{i}" for i in range(1, 17)]  # named on hover
     assert not all(m.label.isVisible() for m in layer.markers.values()) and covered_dots() == []
     view.view_box.setRange(xRange=(140, 200), yRange=(90, 150), padding=0)  # zoomed in: room for all
     qtbot.waitUntil(lambda: all(m.label.isVisible() for m in layer.markers.values()))

@@ -40,6 +40,7 @@ def demo_image(name: str) -> str:
 
 
 COFFEE, DOG = demo_image("coffee-skimage.png"), demo_image("dog-pexels-452772.jpg")
+CLEAN = 0.9  # the fake matcher's confidence for a clean transfer: above the shipped review threshold
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def asked():
 def make_window(qtbot, tmp_path, asked):
     """Windows with a given matcher, answering every question with ``answer`` and recording it."""
     def make(project=None, matcher=None, answer="Discard"):
-        matcher = matcher or FakeMatcher()
+        matcher = matcher or FakeMatcher(confidence=CLEAN)
 
         def ask(title, text, choices):
             asked.append((title, text, choices))
@@ -76,7 +77,8 @@ def make_window(qtbot, tmp_path, asked):
 def corrected_project(tmp_path, targets=(CAT_B,)):
     """The chelsea source (COCO: skeleton, an occluded point) transferred by the fast fake matcher."""
     labels = read_source(os.path.join(LABELS, "chelsea_coco.json"), CAT_A, (451, 300))
-    return Project(transfer_into(labels, FakeMatcher(), list(targets)), autosave_path=str(tmp_path / "p.autosave"))
+    return Project(transfer_into(labels, FakeMatcher(confidence=CLEAN), list(targets)),
+                   autosave_path=str(tmp_path / "p.autosave"))
 
 
 def wait_shown(qtbot, window):
@@ -356,6 +358,9 @@ def test_help_lists_the_shortcuts_and_closing_mid_transfer_is_clean(make_window,
 class SlowMatcher(FakeMatcher):
     """The fake matcher, mirrored, taking a while per image pair: time to edit or switch mid-run."""
 
+    def __init__(self, mirror=False, confidence=CLEAN):
+        super().__init__(mirror, confidence)
+
     def match(self, source, target, fixed=()):
         time.sleep(0.15)
         return super().match(source, target, fixed)
@@ -604,15 +609,25 @@ def test_crowded_captions_hide_no_marker_and_the_selected_point_keeps_its_captio
     assert middle.isVisible() and middle.textItem.toPlainText() == "front_paw_4"
     assert not all(c.isVisible() for c in layer.captions), "the cluster is crowded at this zoom"
     assert covered_markers() == []
+
+
+    def hover_tip(x, y) -> list[str]:
+        send_mouse(window.source_view, QEvent.Type.MouseMove, widget_pos(window.source_view, x, y),
+                   Qt.MouseButton.NoButton)
+        return box.toolTip().split("\n\n")
+
+    tip = hover_tip(205, 155)  # the middle: every point of the cluster is under the pointer
+    assert tip[:3] and set(tip[:3]) <= {name for name, _, _ in cluster} and tip[3] == "(6 others...)"
     box.setRange(xRange=(198, 212), yRange=(148, 162), padding=0)  # zoomed in: room for every caption
     qtbot.waitUntil(lambda: all(c.isVisible() for c in layer.captions))
     assert covered_markers(but=None) == []
+    qtbot.waitUntil(lambda: hover_tip(200, 150) == ["front_paw_0"], timeout=3000)  # once repainted at this zoom
 
 
 def review_project(tmp_path):
     """CAT_B and COFFEE transferred cleanly, DOG mirrored at low confidence: DOG is the worst target."""
     labels = read_source(os.path.join(LABELS, "chelsea_coco.json"), CAT_A, (451, 300))
-    labels = transfer_into(labels, FakeMatcher(), [CAT_B, COFFEE])
+    labels = transfer_into(labels, FakeMatcher(confidence=CLEAN), [CAT_B, COFFEE])
     labels = transfer_into(labels, FakeMatcher(mirror=True, confidence=0.05), [DOG])
     return Project(labels, autosave_path=str(tmp_path / "review.autosave"))
 
@@ -745,11 +760,11 @@ def test_a_drag_on_a_target_re_runs_it_with_the_correction_fixed_as_one_undo_ste
 
 
 def test_the_confidence_threshold_reads_as_a_percentage_and_files_keep_the_fraction(make_window, tmp_path):
-    project = corrected_project(tmp_path)  # the fake matcher's confidence: 0.5
+    project = corrected_project(tmp_path)  # the fake matcher's confidence: CLEAN (0.9)
     window = make_window(project)
     assert window.min_confidence.text() == f"{project.labels.settings.min_confidence * 100:.1f}%"
-    window.min_confidence.setValue(60.0)
-    assert project.labels.settings.min_confidence == pytest.approx(0.6)
+    window.min_confidence.setValue(95.0)
+    assert project.labels.settings.min_confidence == pytest.approx(0.95)
     assert all("low_confidence" in p.flags for p in project.labels.image(CAT_B).points)
-    window.min_confidence.setValue(40.0)
+    window.min_confidence.setValue(80.0)
     assert not any(p.flags for p in project.labels.image(CAT_B).points)

@@ -231,7 +231,7 @@ class KeypointLayer(QObject):
             self.graph.setData(pos=shown.copy(), adj=np.array(edges, dtype=int).reshape(-1, 2),
                                pen=pg.mkPen(255, 255, 255, 170, width=1.5), symbolBrush=brushes,
                                symbolPen=pens, size=sizes, symbol=symbols, pxMode=True,
-                               data=np.arange(len(points)))
+                               data=np.arange(len(points)), hoverable=True, tip=self._tip)
         while len(self.captions) > len(points):
             self.view.view_box.removeItem(self.captions.pop())
         while len(self.captions) < len(points):
@@ -244,6 +244,10 @@ class KeypointLayer(QObject):
             caption.setPos(x, y)
             caption.setZValue(29 if p.name in self.selected else 28)  # under the markers; a selected point's on top
         self.place_captions()
+
+    def _tip(self, x, y, data) -> str:
+        """A marker's tooltip: its full caption (shown even where crowding or C hides the caption)."""
+        return self.caption_texts[int(data)] if int(data) < len(self.caption_texts) else ""
 
     def set_captions_shown(self, shown: bool) -> None:
         """Show or hide the names and scores beside the markers."""
