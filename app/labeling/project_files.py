@@ -26,6 +26,7 @@ LABEL_FILTER = "Keypoint files (*.json *.csv *.xml);;All files (*)"
 PROJECT_FILTER = "RTN Studio label projects (*.rtnproj);;All files (*)"
 EXPORT_SUFFIX = {"coco": ".json", "labelstudio": ".json", "cvat": ".xml", "csv": ".csv", "labelme": ""}
 SAMPLE_KEYPOINTS = os.path.join(SAMPLES, "cat-chelsea-keypoints.json")  # on SAMPLE_PAIR's source
+LISTED = 5  # sessions left behind named in the question (the File menu lists them all)
 
 
 class ProjectFiles:
@@ -75,7 +76,8 @@ class ProjectFiles:
                 "Unsaved session found", ("A session that was never saved (the window closed or crashed) can "
                                           "still be recovered:" if one else f"{len(left)} sessions that were "
                                           "never saved (windows closed or crashed) can still be recovered:")
-                + "".join(f"\n• {describe_autosave(path)}" for path in left)
+                + "".join(f"\n• {describe_autosave(path)}" for path in left[:LISTED])
+                + (f"\n• ... and {len(left) - LISTED} older" if len(left) > LISTED else "")
                 + "\n\nKept ones stay under File > Recover Unsaved Session.", (recover, discard, keep))
             if choice == recover:
                 self._recover(left[0])
