@@ -20,7 +20,7 @@ from .device import choose_device
 from .host_memory import keep_freed_memory
 from .images import LoadedImage, as_loaded
 from .model import DEFAULT_SCHEDULE, RTN, window_softmax
-from .refine import DEFAULT_FALLOFF, fixed_constraint
+from .refine import DEFAULT_FALLOFF, Fixes
 from .result import CorrespondenceResult, Iteration
 from .weights import DEFAULT_WEIGHTS, load_rtn_weights
 
@@ -93,13 +93,13 @@ class Matcher:
         ``source``/``target``: LoadedImage, H x W x {1,3,4} arrays (RGB order) or PreparedImage
         (pass prepared images to re-run a pair without its backbone). ``fixed``: corrections
         ``[(source_xy, target_xy), ...]`` in original pixels, imposed on every field (``refine``):
-        each fixed point maps exactly to its target and pulls its neighbours within ``falloff``.
+        each fixed point maps exactly to its target and pulls its neighbours within ``falloff``;
+        the semantic readout also weighs, for every pixel, where the fix's geometry puts it.
         ``start``: a result of this pair to continue from (its last update's field, and the steps
         of the schedule on that field's level) instead of the identity and the whole schedule.
         """
         source, target = self._prepare(source, target)
-        constrain = (fixed_constraint(fixed, source.original_size, target.original_size, falloff)
-                     if len(fixed) else None)
+        fixes = Fixes.from_pixels(fixed, source.original_size, target.original_size, falloff) if len(fixed) else None
         start_field = None if start is None else _last_update(start).field[None].to(self.device)
         first = 0 if start is None else self.model.schedule.index(_last_update(start).stride)
         with torch.inference_mode():
@@ -112,7 +112,7 @@ class Matcher:
                 calibration=self.calibration)
             finest = {min(self.model.schedule): source_features}
             for step in self.model.iterate_features(source.features, target.features, finest,
-                                                    start_field, constrain):
+                                                    start_field, fixes):
                 confidence = window_softmax(step.correlation).amax(dim=1)[0]
                 certainty = None if step.certainty is None else step.certainty[0].float().cpu()
                 iteration = Iteration(step.field[0].float().cpu(), confidence.float().cpu(), step.stride, step.readout,
@@ -120,17 +120,16 @@ class Matcher:
                 result = dataclasses.replace(result, iterations=result.iterations + [iteration])
                 if result.complete:
                     result = dataclasses.replace(result, backward=self._backward(source, target, target_features,
-                                                                                 fixed, falloff))
+                                                                                 fixes))
                 yield result
 
-    def _backward(self, source, target, target_features, fixed=(), falloff: float = DEFAULT_FALLOFF) -> Iteration:
+    def _backward(self, source, target, target_features, fixes: Fixes | None = None) -> Iteration:
         """The target-to-source field after the whole schedule, for the forward-backward check
         (the backbone maps are reused: only the updates cost), with the fixes reversed (target
         point -> source point) imposed, as a match of the reversed pair with them would."""
-        constrain = (fixed_constraint([(b, a) for a, b in fixed], target.original_size, source.original_size, falloff)
-                     if len(fixed) else None)
         finest = {min(self.model.schedule): target_features}
-        *_, last = self.model.iterate_features(target.features, source.features, finest, None, constrain)
+        *_, last = self.model.iterate_features(target.features, source.features, finest, None,
+                                               None if fixes is None else fixes.reversed())
         peak = window_softmax(last.correlation).amax(dim=1)[0]
         return Iteration(last.field[0].float().cpu(), peak.float().cpu(), last.stride, last.readout)
 

@@ -8,8 +8,9 @@ the same square input), so A is the same in normalised and in feature-pixel unit
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 import torch.nn as nn
@@ -18,12 +19,16 @@ import torch.nn.functional as F
 from . import coords
 from .backbones import SEMANTIC, Backbone, build_backbone
 
+if TYPE_CHECKING:
+    from .refine import Fixes
+
 WINDOW_RADIUS = 4  # 9 x 9 correlation window: 81 channels
 SOFTMAX_TEMPERATURE = 0.05  # on cosine scores, for the weak loss and the confidence
 DEFAULT_SCHEDULE = (16, 16, 8, 8, 8)  # the authors': two steps at stride 16, three at stride 8
 # A coarse level with no weights of its own: the stride-16 maps pooled 2 x 2 and scored by the
 # stride-16 level convolution; its 9 x 9 window reaches twice as far (most of a 320 px image).
 COARSE_STRIDE, COARSE_OF = 32, 16
+ANCHOR_MIN_CELLS = 6  # mutual matches needed to fit a fix's geometry (anchored_hypotheses)
 
 
 # ---------------------------------------------------------------- tensor functions
@@ -147,8 +152,8 @@ def window_loss(correlation: torch.Tensor, mask: torch.Tensor | None = None,
     return (nll * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Tensor, weight: float
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Tensor, weight: float,
+                     anchors: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The field, resampled to the semantic maps' grid, with each pixel's translation moved to the
     target cell c that maximises score(p, c) - weight |c - (p + f(p))|^2 (normalised units): a MAP
     readout with the RTN's field as the prior and the ImageNet features as the likelihood.
@@ -158,6 +163,12 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
     dual softmax (:func:`dual_log_softmax`: a target cell many source pixels like is worth less).
     Both were chosen on semcorr-val (MODEL_CARD.md, fifth session). source/target: (B, C, H, W)
     L2-normalised features; A is kept.
+
+    anchors: fixed correspondences, (K, 2) normalised source and target points. Each adds a second
+    hypothesis of where every pixel belongs (:func:`anchored_hypotheses`: the fix's geometry); a
+    pixel's prior distance is then to the nearer of its field's target and the hypotheses', so a
+    correction reaches the pixels whose features agree with it, not only its neighbours (chosen
+    on semcorr-val, MODEL_CARD.md sixth session).
 
     Returns the field and its certainty, (B, 2, H, W): the log dual-softmax probability of each
     pixel's chosen cell (score / temperature: near 0 for a mutual match) and the entropy of the
@@ -175,12 +186,39 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
     distance2 = torch.cdist(matches, cells[None].expand(batch, -1, -1)) ** 2
     posterior = score - weight * distance2
     chosen = posterior.argmax(dim=2)  # (B, n)
+    if anchors is not None and len(anchors[0]):
+        mutual = score.gather(2, chosen[..., None])[..., 0] / SOFTMAX_TEMPERATURE
+        for hypothesis in anchored_hypotheses(cells, cells[chosen], mutual, *anchors):  # (B, n, 2) each
+            distance2 = torch.minimum(distance2, torch.cdist(hypothesis, cells[None].expand(batch, -1, -1)) ** 2)
+        posterior = score - weight * distance2
+        chosen = posterior.argmax(dim=2)
     translation = (cells[chosen] - cells[None]).transpose(1, 2).reshape(batch, 2, height, width)
     mutual = score.gather(2, chosen[..., None])[..., 0] / SOFTMAX_TEMPERATURE
     log_p = torch.log_softmax(posterior / SOFTMAX_TEMPERATURE, dim=2)
     entropy = -(log_p.exp() * log_p).sum(dim=2)
     certainty = torch.stack([mutual, entropy], dim=1).view(batch, 2, height, width)
     return torch.cat([field[:, :4], translation], dim=1), certainty
+
+
+def anchored_hypotheses(cells: torch.Tensor, matches: torch.Tensor, mutual: torch.Tensor,
+                        source_n: torch.Tensor, target_n: torch.Tensor) -> list[torch.Tensor]:
+    """Per fix k, where its geometry puts every cell p: t_k + (p - s_k) M, with the 2 x 2 M fitted
+    by least squares to the cells' readout matches relative to the fix, (match - t_k) ~ (p - s_k) M,
+    over the cells whose match is mutual (probability above 1/2; M = I where fewer than
+    ANCHOR_MIN_CELLS are). cells: (n, 2); matches: (B, n, 2); mutual: (B, n) log probabilities.
+    Returns K tensors of (B, n, 2)."""
+    source_n, target_n = source_n.to(cells), target_n.to(cells)
+    hypotheses = []
+    for s, t in zip(source_n, target_n):
+        placed = []
+        for match, log_p in zip(matches, mutual):
+            sure = log_p > math.log(0.5)
+            linear = torch.eye(2, device=cells.device)
+            if sure.sum() >= ANCHOR_MIN_CELLS:
+                linear = torch.linalg.lstsq(cells[sure] - s, match[sure] - t).solution
+            placed.append(t + (cells - s) @ linear)
+        hypotheses.append(torch.stack(placed))
+    return hypotheses
 
 
 def neighbourhood_consensus(similarity: torch.Tensor, height: int, width: int, radius: int = 1) -> torch.Tensor:
@@ -342,15 +380,16 @@ class RTN(nn.Module):
 
     def iterate_features(self, pre_source: dict, pre_target: dict,
                          source_features: dict | None = None, start: torch.Tensor | None = None,
-                         constrain: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Iterator[Step]:
+                         fixes: "Fixes | None" = None) -> Iterator[Step]:
         """:meth:`iterate` on precomputed backbone maps (the trainer reuses them).
 
         ``source_features``: {stride: source level features} already computed (e.g. by
         :meth:`final_features`), so they are not computed again. ``start``: a (B, 6, h, w) field
         to begin from instead of the identity; the schedule then begins at its first step on that
-        grid. ``constrain``: applied to every field before it is scored (the start, after each
-        upsampling and each update), e.g. to re-impose fixed correspondences. When the model
-        :attr:`reads_out`, one more field follows the last update's: its :func:`semantic_readout`.
+        grid. ``fixes``: fixed correspondences (``refine.Fixes``) imposed on every field before it
+        is scored (the start, after each upsampling and each update) and anchoring the readout.
+        When the model :attr:`reads_out`, one more field follows the last update's: its
+        :func:`semantic_readout`.
         """
         field, first = start, 0
         source_features = dict(source_features or {})
@@ -371,10 +410,11 @@ class RTN(nn.Module):
                 field = upsample_field(field, (height, width))
             readout, certainty = k > len(self.schedule), None
             if readout:
+                anchors = None if fixes is None else (fixes.source, fixes.target)
                 field, certainty = semantic_readout(field, pre_source[SEMANTIC], pre_target[SEMANTIC],
-                                                    self.readout_weight)
-            if constrain is not None:
-                field = constrain(field)
+                                                    self.readout_weight, anchors)
+            if fixes is not None:
+                field = fixes.impose(field)
             if stride not in source_features:
                 source_features[stride] = self.level_conv(stride).regular(pre_source[stride])
             aligned = self.level_conv(stride).aligned(pre_target[stride], field)

@@ -5,11 +5,12 @@ and a constraint on every later step (``Matcher.match(..., fixed=...)``): each t
 is corrected by a sum of Gaussian bumps centred on the fixed source points, weighted so that the
 field, read bilinearly at each fixed point as ``CorrespondenceResult.map_points`` reads it, gives
 exactly that point's target; the neighbours within the falloff move with it, and the next update
-of the network starts from there.
+of the network starts from there. The semantic readout also takes each fix as an anchor of a second
+hypothesis for every pixel (``model.semantic_readout``), so a fix reaches beyond its falloff.
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,13 +36,28 @@ def fixed_pairs(fixed, source_size, target_size) -> np.ndarray:
     return pairs
 
 
-def fixed_constraint(fixed, source_size, target_size, falloff: float = DEFAULT_FALLOFF
-                     ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A function field -> field imposing the fixed correspondences (see :func:`impose_fixed`)."""
-    pairs = torch.from_numpy(fixed_pairs(fixed, source_size, target_size)).float()
-    source_n = coords.pixels_to_normalised(pairs[:, 0], source_size)
-    offset = coords.pixels_to_normalised(pairs[:, 1], target_size) - source_n
-    return lambda field: impose_fixed(field, source_n, offset, falloff)
+@dataclass(frozen=True)
+class Fixes:
+    """Fixed correspondences in normalised units: (K, 2) source and target points."""
+
+    source: torch.Tensor
+    target: torch.Tensor
+    falloff: float = DEFAULT_FALLOFF
+
+    @classmethod
+    def from_pixels(cls, fixed, source_size, target_size, falloff: float = DEFAULT_FALLOFF) -> "Fixes":
+        """``[(source_xy, target_xy), ...]`` in original pixels (checked by :func:`fixed_pairs`)."""
+        pairs = torch.from_numpy(fixed_pairs(fixed, source_size, target_size)).float()
+        return cls(coords.pixels_to_normalised(pairs[:, 0], source_size),
+                   coords.pixels_to_normalised(pairs[:, 1], target_size), falloff)
+
+    def reversed(self) -> "Fixes":
+        """The same fixes for the reversed pair (target point -> source point)."""
+        return Fixes(self.target, self.source, self.falloff)
+
+    def impose(self, field: torch.Tensor) -> torch.Tensor:
+        """The field with each fixed point mapped exactly to its target (:func:`impose_fixed`)."""
+        return impose_fixed(field, self.source, self.target - self.source, self.falloff)
 
 
 def impose_fixed(field: torch.Tensor, source_n: torch.Tensor, offset: torch.Tensor, falloff: float) -> torch.Tensor:

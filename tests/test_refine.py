@@ -172,3 +172,25 @@ def test_dragging_a_match_on_the_target_resettles_the_field_and_undo_takes_it_ba
     assert first.fixed is None or points.points[0].fixed is None
     wait_complete(qtbot, window)
     np.testing.assert_allclose(window.run.result.map_points([p.source for p in points.points]), before, atol=1e-3)
+
+
+def test_a_fix_anchors_the_readout_so_every_pixel_whose_features_agree_follows_it():
+    """Known answer: the target's features are the source's shifted by 3 cells; a strong identity
+    prior keeps the plain readout at the identity (wrong); one fix to its true place offers the
+    shifted hypothesis, and every pixel whose shifted place lies inside the map takes it."""
+    from rtn_core.model import identity_field, semantic_readout
+    torch.manual_seed(0)
+    height, width, shift = 10, 12, 3
+    source = torch.nn.functional.normalize(torch.randn(1, 16, height, width), dim=1)
+    target = torch.nn.functional.normalize(torch.randn(1, 16, height, width), dim=1)
+    target[..., shift:] = source[..., :-shift]
+    field = identity_field(1, height, width)
+    plain, _ = semantic_readout(field, source, target, weight=50.0)
+    assert plain[:, 4:6].abs().max() < 1e-6  # the prior wins everywhere: no pixel moves
+    cells = coords.grid_centres(height, width)
+    step = 2.0 / width * shift
+    fixed_source = cells[4, 2]
+    anchored, _ = semantic_readout(field, source, target, 50.0, (fixed_source[None], fixed_source[None] + torch.tensor([[step, 0.0]])))
+    inside = anchored[0, 4, :, :width - shift]
+    torch.testing.assert_close(inside, torch.full_like(inside, step))
+    torch.testing.assert_close(anchored[0, 5], torch.zeros(height, width))
