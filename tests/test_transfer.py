@@ -129,7 +129,18 @@ def test_retransfer_keeps_manual_points_and_reports_skips(project, corrupt, tmp_
     assert not rerun.image(target).reviewed  # other points moved: needs review again
     assert rerun.info["model"] == "RTN fake 256px, schedule 16/8, readout w=0.15" and rerun.info["weights_hash"] is None
     text = summary(rerun)
-    assert "targets: 1 done, 1 skipped" in text and "skipped corrupt.jpg: corrupt.jpg: " in text
+    assert "targets: 1 done (0 reviewed, 1 awaiting review), 1 skipped" in text
+    assert "skipped corrupt.jpg: corrupt.jpg: " in text
+
+
+def test_summary_counts_reviewed_targets_and_those_awaiting_review(project, tmp_path):
+    other = str(tmp_path / "other.jpg")
+    shutil.copy(CAT_B, other)
+    labels = transfer_into(project, FakeMatcher(confidence=0.9), [CAT_B, other])
+    assert summary(labels).splitlines()[0] == "targets: 2 done (0 reviewed, 2 awaiting review), 0 skipped, 0 not run"
+    labels = labels.set_reviewed([CAT_B]).add_targets([str(tmp_path / "later.jpg")])
+    assert summary(labels).splitlines()[0] == "targets: 2 done (1 reviewed, 1 awaiting review), 0 skipped, 1 not run"
+    assert summary(labels.set_reviewed([other])).startswith("targets: 2 done (2 reviewed, 0 awaiting review)")
 
 
 def test_expand_targets_lists_images_in_folders_without_the_source(tmp_path):
@@ -207,7 +218,7 @@ def test_transfer_command_exports_and_summarises(tmp_path, corrupt, capsys):
                       "--targets", CAT_B, corrupt, "--format", "csv", "--out", out, "--weights", "",
                       "--device", "cpu", "--min-confidence", "0.99"])
     printed = capsys.readouterr().out
-    assert code == 0 and "targets: 1 done, 1 skipped" in printed and "skipped corrupt.jpg" in printed
+    assert code == 0 and "targets: 1 done (0 reviewed, 1 awaiting review), 1 skipped" in printed and "skipped corrupt.jpg" in printed
     exported = read_labels(out)
     assert [os.path.basename(im.image) for im in exported.images] == ["cat-chelsea.png", "cat-pexels-20787.jpg"]
     assert exported.info["settings"]["min_confidence"] == 0.99 and exported.info["weights"] is None
@@ -282,7 +293,7 @@ def test_a_target_that_fails_any_way_is_skipped_and_the_rest_transferred(project
     assert "600 megapixels" in reasons["huge.png"] and "is a folder" in reasons["nothing_here"]
     assert "no such file" in reasons["x.png"]
     text = summary(labels)
-    assert "targets: 0 done, 4 skipped" in text and "skipped nothing_here: nothing_here: is a folder" in text
+    assert "targets: 0 done (0 reviewed, 0 awaiting review), 4 skipped" in text and "skipped nothing_here: nothing_here: is a folder" in text
 
 
 def test_transfer_command_checks_the_output_before_matching(tmp_path, capsys, monkeypatch):

@@ -141,12 +141,15 @@ def apply_results(labels: LabelSet, results: Iterable[ImageLabels], info: dict) 
     return labels
 
 def summary(labels: LabelSet) -> str:
-    """A few lines: targets done, skipped with reasons, points flagged by kind."""
+    """A few lines: targets done (how many of them a person accepted, how many await review),
+    skipped with reasons, points flagged by kind."""
     done = [t for t in labels.targets if t.status == DONE]
     skipped = [t for t in labels.targets if t.status == SKIPPED]
+    reviewed = sum(t.reviewed for t in done)
     flags = Counter(f for t in done for p in t.points for f in p.flags)
     flagged = sum(len(t.flagged) for t in done)
-    lines = [f"targets: {len(done)} done, {len(skipped)} skipped, "
+    lines = [f"targets: {len(done)} done ({reviewed} reviewed, {len(done) - reviewed} awaiting review), "
+             f"{len(skipped)} skipped, "
              f"{len(labels.targets) - len(done) - len(skipped)} not run",
              f"points flagged for review: {flagged} of {sum(len(t.points) for t in done)}"
              + (f" ({', '.join(f'{k} {v}' for k, v in sorted(flags.items()))})" if flags else "")]
