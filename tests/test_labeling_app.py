@@ -18,7 +18,7 @@ from app.labeling import LabelingWindow
 from app.pair import SAMPLE_PAIR
 from app.labeling.canvas import point_symbol
 from app.labeling.keypoint_table import CONFIDENCE, FB, FLAGS, VISIBILITY
-from app.labeling.thumbnails import FLAGGED, REVIEWED, SKIPPED, flag_badge
+from app.labeling.thumbnails import FLAGGED, PENDING, REVIEWED, SKIPPED, STATE_STYLE, badge, flag_badge
 from rtn_core.labels.formats import FORMATS, canonical, read_labels, read_source
 from rtn_core.labels.keypoints import ABSENT, DONE, FB_FAIL, LR_SWAP, OCCLUDED, VISIBLE, Point
 from rtn_core.labels.project import Project
@@ -714,7 +714,8 @@ def test_the_window_fits_a_1366x768_screen_and_images_refit_after_resizing(make_
         window.resize(width, height)
         QTest.qWait(50)
         assert (window.width(), window.height()) == (width, height)  # the layout allows it
-        for widget in (window.min_confidence, window.max_fb, window.table, window.strip, window.summary_label,
+        for widget in (window.min_confidence, window.max_fb, window.table, window.strip, window.strip_legend,
+                       window.summary_label,
                        window.source_view, window.target_view, window.source_title, window.target_title):
             corner = widget.mapTo(window, widget.rect().bottomRight())
             assert widget.isVisible() and window.rect().contains(corner), (widget, width, height)
@@ -768,3 +769,43 @@ def test_the_confidence_threshold_reads_as_a_percentage_and_files_keep_the_fract
     assert all("low_confidence" in p.flags for p in project.labels.image(CAT_B).points)
     window.min_confidence.setValue(80.0)
     assert not any(p.flags for p in project.labels.image(CAT_B).points)
+
+
+def test_tiles_say_needs_review_until_a_person_accepts_and_the_legend_says_so(make_window, qtbot, tmp_path):
+    clean, flagged, later, corrupt = (str(tmp_path / name) for name in ("clean.jpg", "flagged.jpg", "later.jpg",
+                                                                           "corrupt.jpg"))
+    for path in (clean, flagged, later):
+        shutil.copy(CAT_B, path)
+    open(corrupt, "wb").write(b"not an image")
+    labels = read_source(os.path.join(LABELS, "chelsea.csv"), CAT_A, (451, 300))
+    labels = transfer_into(labels, FakeMatcher(confidence=CLEAN), [clean, corrupt])
+    labels = transfer_into(labels, FakeMatcher(mirror=True, confidence=0.05), [flagged]).add_targets([later])
+    window = make_window(Project(labels))
+    wait_shown(qtbot, window)
+    strip = window.strip
+
+    def tile(path):
+        """(state, badge, tooltip's state line, the tile's corner colour)."""
+        item = strip.item(strip.paths().index(path))
+        corner = item.icon().pixmap(strip.iconSize()).toImage().pixelColor(1, 1)
+        return (strip.state(path), badge(window.project.labels.image(path)), item.toolTip().splitlines()[1],
+                (corner.red(), corner.green(), corner.blue()))
+
+    state, glyph, tip, colour = tile(clean)
+    assert (state, glyph, colour) == ("done", "?", STATE_STYLE["done"][0])
+    assert tip.startswith("needs review: nothing flagged, but nobody has checked")
+    state, glyph, tip, colour = tile(flagged)
+    assert state == FLAGGED and glyph == flag_badge(window.project.labels.image(flagged)) and "▲" in glyph
+    assert tip.startswith("flagged points to review") and colour == STATE_STYLE[FLAGGED][0]
+    assert tile(later)[:3] == (PENDING, "…", "not transferred yet: transfer it (Ctrl+R)")
+    assert tile(corrupt)[0] == SKIPPED and tile(corrupt)[2].startswith("skipped")
+    assert not any(tick in tile(path)[1] for path in (clean, flagged, later, corrupt) for tick in "✓✔")
+    window.review.go_to(clean)
+    assert "needs review" in window.target_title.text()
+    QTest.keyClick(window, Qt.Key.Key_A)  # accept: now, and only now, a tick
+    assert tile(clean) == (REVIEWED, "✔", "reviewed: a person accepted its points", STATE_STYLE[REVIEWED][0])
+    assert "2 done (1 reviewed, 1 awaiting review)" in window.summary_label.text()
+    legend = window.strip_legend.text()
+    for state, (colour, glyph) in STATE_STYLE.items():
+        assert f"rgb{colour}; color:black'>&nbsp;{glyph}&nbsp;</span>" in legend
+    assert "needs review" in legend and "reviewed" in window.strip_legend.toolTip()

@@ -1,10 +1,11 @@
 """The target strip: one thumbnail per target, its state shown by a coloured border and a badge.
 
-States: pending (grey, "…"), done (green, "✓" outline), flagged (orange, with a count per flag by
-the markers' glyphs, e.g. "✖2 ▲1": two fb fails, one low confidence),
-skipped (red, "✗", the reason in the tooltip), reviewed (blue, "✔"). Thumbnails are decoded a
-few at a time from the event loop (QImageReader with a scaled size, so big photos stay cheap);
-an unreadable file keeps a grey tile.
+States: pending (grey, "…"), done but not reviewed (amber, "?": nothing flagged, yet no person has
+looked), flagged (orange, with a count per flag by the markers' glyphs, e.g. "✖2 ▲1": two fb
+fails, one low confidence), skipped (red, "✗", the reason in the tooltip), reviewed (blue, "✔":
+the only tick, so a tick always means a person accepted it). :func:`strip_legend` and the tooltips
+say what each means. Thumbnails are decoded a few at a time from the event loop (QImageReader
+with a scaled size, so big photos stay cheap); an unreadable file keeps a grey tile.
 """
 from __future__ import annotations
 
@@ -15,18 +16,25 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImageReader, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem
 
-from rtn_core.labels.keypoints import PENDING, SKIPPED, ImageLabels
+from rtn_core.labels.keypoints import FB_FAIL, LOW_CONFIDENCE, PENDING, SKIPPED, ImageLabels
 
 from ..scores import BY_HAND, score_text
 from .canvas import FLAG_GLYPH, FLAG_ORDER, flag_text, worst_flag
 
 REVIEWED, FLAGGED, DONE_STATE = "reviewed", "flagged", "done"
-STATE_STYLE = {  # state -> (border colour, badge)
+STATE_STYLE = {  # state -> (border colour, badge); a flagged tile counts its flags, as in this example
     PENDING: ((140, 140, 140), "…"),
-    DONE_STATE: ((40, 200, 90), "✓"),
-    FLAGGED: ((255, 150, 30), "!"),
+    DONE_STATE: ((235, 200, 60), "?"),
+    FLAGGED: ((255, 150, 30), f"{FLAG_GLYPH[FB_FAIL]}2 {FLAG_GLYPH[LOW_CONFIDENCE]}1"),
     SKIPPED: ((235, 50, 50), "✗"),
     REVIEWED: ((70, 160, 255), "✔"),
+}
+STATE_TEXT = {  # state -> (a few words for titles and tooltips, what it asks of the annotator)
+    PENDING: ("not transferred yet", "transfer it (Ctrl+R)"),
+    DONE_STATE: ("needs review", "nothing flagged, but nobody has checked it: look, correct, accept (A)"),
+    FLAGGED: ("flagged points to review", "the badge counts them by flag (see the legend): correct, accept (A)"),
+    SKIPPED: ("skipped", "it could not be transferred, for the reason its tooltip gives"),
+    REVIEWED: ("reviewed", "a person accepted its points"),
 }
 TILE = 96  # thumbnail side in pixels
 BORDER = 5
@@ -51,10 +59,17 @@ def flag_badge(labels: ImageLabels) -> str:
     return " ".join(f"{FLAG_GLYPH[flag]}{counts[flag]}" for flag in FLAG_ORDER if counts[flag])
 
 
+def badge(labels: ImageLabels) -> str:
+    """The tile's badge: its state's glyph, or for a flagged target the count per flag."""
+    state = target_state(labels)
+    return flag_badge(labels) if state == FLAGGED else STATE_STYLE[state][1]
+
+
 def describe(labels: ImageLabels) -> str:
     """The tooltip: file, state, why it was skipped, which points are flagged or placed by hand."""
     state = target_state(labels)
-    lines = [os.path.basename(labels.image), f"state: {state}"]
+    words, meaning = STATE_TEXT[state]
+    lines = [os.path.basename(labels.image), f"{words}: {meaning}"]
     if state == SKIPPED:
         lines.append(f"reason: {labels.reason}")
     if labels.flagged:
@@ -67,6 +82,13 @@ def describe(labels: ImageLabels) -> str:
         if hand:
             lines.append(f"{BY_HAND}: {', '.join(hand)}")
     return "\n".join(lines)
+
+
+def strip_legend() -> str:
+    """Rich text for a line under the strip: each badge on its colour, then its few words."""
+    return "Targets: " + " &nbsp; ".join(
+        f"<span style='background-color:rgb{STATE_STYLE[state][0]}; color:black'>&nbsp;{STATE_STYLE[state][1]}"
+        f"&nbsp;</span>&nbsp;{STATE_TEXT[state][0]}" for state in (PENDING, DONE_STATE, FLAGGED, REVIEWED, SKIPPED))
 
 
 class ThumbnailStrip(QListWidget):
@@ -140,13 +162,13 @@ class ThumbnailStrip(QListWidget):
         state = target_state(labels)
         item.setData(STATE_ROLE, state)
         item.setToolTip(describe(labels))
-        item.setIcon(QIcon(self._tile(path, state, flag_badge(labels))))
+        item.setIcon(QIcon(self._tile(path, state, badge(labels))))
         if path not in self._thumbs and path not in self._queue:
             self._queue.append(path)
             self._timer.start()
 
-    def _tile(self, path: str, state: str, flagged: str) -> QPixmap:
-        colour, badge = STATE_STYLE[state]
+    def _tile(self, path: str, state: str, text: str) -> QPixmap:
+        colour = STATE_STYLE[state][0]
         side = TILE + 2 * BORDER
         tile = QPixmap(side, side)
         tile.fill(QColor(*colour))
@@ -159,7 +181,6 @@ class ThumbnailStrip(QListWidget):
             painter.setPen(QPen(QColor(*colour), 4))
             painter.drawLine(BORDER + 8, BORDER + 8, side - BORDER - 8, side - BORDER - 8)
             painter.drawLine(side - BORDER - 8, BORDER + 8, BORDER + 8, side - BORDER - 8)
-        text = flagged if state == FLAGGED else badge
         font = QFont()
         font.setBold(True)
         font.setPixelSize(15)
@@ -185,7 +206,7 @@ class ThumbnailStrip(QListWidget):
             if path in self._items:
                 item = self._items[path]
                 labels = self._labels[path]
-                item.setIcon(QIcon(self._tile(path, target_state(labels), flag_badge(labels))))
+                item.setIcon(QIcon(self._tile(path, target_state(labels), badge(labels))))
         if not self._queue:
             self._timer.stop()
 

@@ -29,7 +29,7 @@ from .messages import MessageBar, help_dialog, message_box_ask
 from .point_edits import PointEdits
 from .project_files import ProjectFiles
 from .review import ReviewNavigation
-from .thumbnails import ThumbnailStrip, target_state
+from .thumbnails import FLAGGED as FLAGGED_STATE, STATE_TEXT, ThumbnailStrip, strip_legend, target_state
 from .transfer_run import TransferRun
 
 
@@ -102,6 +102,10 @@ class LabelingWindow(QMainWindow):
         layout.addWidget(self.empty_state)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.strip)
+        self.strip_legend = QLabel(strip_legend())
+        self.strip_legend.setToolTip("\n".join(f"{words}: {meaning}" for words, meaning in STATE_TEXT.values()))
+        self.strip_legend.setWordWrap(True)  # breaks only between entries (each is joined by &nbsp;)
+        layout.addWidget(self.strip_legend)
         self.setCentralWidget(central)
 
     def _build_dock(self) -> None:
@@ -248,10 +252,10 @@ class LabelingWindow(QMainWindow):
         target = labels.image(current)
         order = [t.image for t in self.review.ordered_targets()]
         state = target_state(target)
-        detail = f": {target.reason}" if target.status == SKIPPED else (
-            f", {len(target.flagged)} flagged point(s)" if target.flagged else "")
+        detail = (f": {target.reason}" if state == SKIPPED else
+                  f" ({len(target.flagged)})" if state == FLAGGED_STATE else "")
         self.target_title.setText(f"<b>Target {order.index(current) + 1}/{len(order)}</b> "
-                                  f"{os.path.basename(current)} — {state}{detail}")
+                                  f"{os.path.basename(current)} — {STATE_TEXT[state][0]}{detail}")
 
     def update_actions(self) -> None:
         """Enable the actions that apply now and title the window (:func:`.actions.update_actions`)."""
