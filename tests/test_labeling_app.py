@@ -755,6 +755,8 @@ def test_a_drag_on_a_target_re_runs_it_with_the_correction_fixed_as_one_undo_ste
     row = window.table.names.index("nose")
     assert window.table.item(row, CONFIDENCE).text() == "by hand" and window.table.item(row, FB).text() == ""
     assert project.undo_text == "move nose"  # the re-run folded into the drag
+    assert window.status_text.text().endswith("fixed by hand: none of the 3 other point(s) moved; "
+                                              "3 flagged point(s) left.")  # the fake moves nothing; 0.3 is low
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert project.labels == original and project.labels.image(CAT_B).point("nose") == nose  # its score back
     assert window.table.item(row, CONFIDENCE).text() == f"{nose.confidence * 100:.0f}%"
@@ -809,3 +811,37 @@ def test_tiles_say_needs_review_until_a_person_accepts_and_the_legend_says_so(ma
     for state, (colour, glyph) in STATE_STYLE.items():
         assert f"rgb{colour}; color:black'>&nbsp;{glyph}&nbsp;</span>" in legend
     assert "needs review" in legend and "reviewed" in window.strip_legend.toolTip()
+
+
+def test_the_status_line_says_how_far_a_correction_moved_the_other_points_and_names_undo(make_window, qtbot,
+                                                                                          tmp_path):
+    class Following(FakeMatcher):
+        """With a fix, every point follows it: the field shifts by the fix's offset."""
+        def match(self, source, target, fixed=()):
+            result = super().match(source, target, fixed)
+            if fixed:
+                (start, end), = fixed
+                offset = np.subtract(end, FakeMatcher.match(self, source, target).map_points([start])[0])
+                plain = result.map_points
+                result.map_points = lambda points: plain(points) + offset
+            return result
+
+    project = corrected_project(tmp_path)
+    window = make_window(project, matcher=Following(confidence=CLEAN))
+    wait_shown(qtbot, window)
+    original = project.labels.image(CAT_B)
+    nose = original.point("nose")
+    start = widget_pos(window.target_view, nose.x, nose.y)
+    drag(window.target_view, start, start + QPoint(30, 20))
+    qtbot.waitUntil(lambda: not window.transfer.running and "Re-ran" in window.status_text.text(), timeout=20_000)
+    moved = project.labels.image(CAT_B)
+    shift = np.hypot(moved.point("nose").x - nose.x, moved.point("nose").y - nose.y)
+    assert shift > 10 and moved.point("left_eye").x == pytest.approx(original.point("left_eye").x
+                                                                      + moved.point("nose").x - nose.x, abs=0.01)
+    assert window.status_text.text() == (f"Re-ran cat-pexels-20787.jpg with 1 point(s) fixed by hand: 3 of the 3 "
+                                         f"other point(s) moved, up to {shift:.1f} px; "
+                                         f"{len(moved.flagged)} flagged point(s) left.")
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert project.labels.image(CAT_B) == original and window.status_text.text() == "Undid move nose."
+    QTest.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert project.labels.image(CAT_B) == moved and window.status_text.text() == "Redid move nose."

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from rtn_core.labels.keypoints import PENDING, SKIPPED, ImageLabels
+from rtn_core.labels.keypoints import ABSENT, PENDING, SKIPPED, ImageLabels
 from rtn_core.labels.transfer import hand_fixed, summary
 
 from ..workers import WorkerThread
 from .worker import TransferWorker
+
+
+def resettled_text(before: ImageLabels, after: ImageLabels) -> str:
+    """The status line after a correction's re-run: how many of the other points moved, how far,
+    and the flags left, since a move of a pixel or two is hard to see on the image."""
+    old = {p.name: p for p in before.points}
+    moves = [float(np.hypot(p.x - old[p.name].x, p.y - old[p.name].y)) for p in after.points
+             if not p.manual and p.name in old]
+    moved = [m for m in moves if m >= 0.5]
+    fixed = sum(p.manual and p.visibility != ABSENT for p in after.points)
+    spread = (f"{len(moved)} of the {len(moves)} other point(s) moved, up to {max(moved):.1f} px" if moved else
+              f"none of the {len(moves)} other point(s) moved")
+    return (f"Re-ran {os.path.basename(after.image)} with {fixed} point(s) fixed by hand: {spread}; "
+            f"{len(after.flagged)} flagged point(s) left.")
 
 
 class TransferRun(QObject):
@@ -68,6 +83,7 @@ class TransferRun(QObject):
             return
         self.start([path])
         self._amend = (self.job, self.window.project.labels)
+        self.window.status_text.setText(f"Re-running {os.path.basename(path)} with the points fixed by hand…")
 
     def start_unreviewed(self) -> None:
         """Transfer again to every target not accepted yet (hand corrections are kept)."""
@@ -110,11 +126,16 @@ class TransferRun(QObject):
         window = self.window
         if job != self.job or window.project is None:
             return
-        amend = self._amend[0] == job and self._amend[1] is window.project.labels
+        before = window.project.labels
+        amend = self._amend[0] == job and self._amend[1] is before
         window.project.apply_transfers([fresh], info, amend)
         window.progress.setValue(window.progress.value() + 1)
-        window.status_text.setText(f"Transferred {os.path.basename(fresh.image)}"
-                                   + (f" (skipped: {fresh.reason})" if fresh.status == SKIPPED else ""))
+        path = fresh.image
+        if self._amend[0] == job and fresh.status != SKIPPED and path in {t.image for t in before.targets}:
+            window.status_text.setText(resettled_text(before.image(path), window.project.labels.image(path)))
+        else:
+            window.status_text.setText(f"Transferred {os.path.basename(path)}"
+                                       + (f" (skipped: {fresh.reason})" if fresh.status == SKIPPED else ""))
 
     @Slot(int, bool)
     def _on_finished(self, job: int, cancelled: bool) -> None:
@@ -122,9 +143,11 @@ class TransferRun(QObject):
             return
         window = self.window
         self._end()
-        window.status_text.setText(f"Transfer {'cancelled' if cancelled else 'finished'}: "
-                                   f"{window.progress.value()} of {window.progress.maximum()} target(s) processed. "
-                                   + summary(window.project.labels).splitlines()[0].capitalize() + ".")
+        if job != self._amend[0]:  # a correction's re-run keeps the line saying what it changed
+            done = summary(window.project.labels).splitlines()[0].capitalize()
+            window.status_text.setText(f"Transfer {'cancelled' if cancelled else 'finished'}: "
+                                       f"{window.progress.value()} of {window.progress.maximum()} target(s) "
+                                       f"processed. {done}.")
         window.files.autosave()
 
     @Slot(int, str)

@@ -279,6 +279,13 @@ class LabelingWindow(QMainWindow):
         self.help_dialog.raise_()
         return self.help_dialog
 
+    def undo_step(self, redo: bool = False) -> None:
+        """Undo (redo) the last step and name it in the status bar: a re-run's small moves are easy to miss."""
+        text = self.project and (self.project.redo_text if redo else self.project.undo_text)
+        if text:
+            self.project.redo() if redo else self.project.undo()
+            self.status_text.setText(f"{'Redid' if redo else 'Undid'} {text}.")
+
     def show_error(self, text: str) -> None:
         """Show ``text`` in the window's message bar (no modal box) and the status bar."""
         self.message_bar.show_text(text)
