@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QIcon, QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog, QTableWidget
 
@@ -804,6 +804,8 @@ def test_tiles_say_needs_review_until_a_person_accepts_and_the_legend_says_so(ma
     assert not any(tick in tile(path)[1] for path in (clean, flagged, later, corrupt) for tick in "✓✔")
     window.review.go_to(clean)
     assert "needs review" in window.target_title.text()
+    selected = strip.currentItem().icon().pixmap(strip.iconSize(), QIcon.Mode.Selected).toImage().pixelColor(1, 1)
+    assert (selected.red(), selected.green(), selected.blue()) == STATE_STYLE["done"][0]  # amber, not tinted olive
     QTest.keyClick(window, Qt.Key.Key_A)  # accept: now, and only now, a tick
     assert tile(clean) == (REVIEWED, "✔", "reviewed: a person accepted its points", STATE_STYLE[REVIEWED][0])
     assert "2 done (1 reviewed, 1 awaiting review)" in window.summary_label.text()

@@ -162,10 +162,18 @@ class ThumbnailStrip(QListWidget):
         state = target_state(labels)
         item.setData(STATE_ROLE, state)
         item.setToolTip(describe(labels))
-        item.setIcon(QIcon(self._tile(path, state, badge(labels))))
+        item.setIcon(self._icon(path, labels))
         if path not in self._thumbs and path not in self._queue:
             self._queue.append(path)
             self._timer.start()
+
+    def _icon(self, path: str, labels: ImageLabels) -> QIcon:
+        """The tile, drawn the same when selected: Qt's selection tint would turn amber olive, as
+        if it were another state (the caption under it shows the selection)."""
+        tile = self._tile(path, target_state(labels), badge(labels))
+        icon = QIcon(tile)
+        icon.addPixmap(tile, QIcon.Mode.Selected)
+        return icon
 
     def _tile(self, path: str, state: str, text: str) -> QPixmap:
         colour = STATE_STYLE[state][0]
@@ -206,7 +214,7 @@ class ThumbnailStrip(QListWidget):
             if path in self._items:
                 item = self._items[path]
                 labels = self._labels[path]
-                item.setIcon(QIcon(self._tile(path, target_state(labels), badge(labels))))
+                item.setIcon(self._icon(path, labels))
         if not self._queue:
             self._timer.stop()
 
