@@ -148,8 +148,8 @@ def summary(labels: LabelSet) -> str:
     reviewed = sum(t.reviewed for t in done)
     flags = Counter(f for t in done for p in t.points for f in p.flags)
     flagged = sum(len(t.flagged) for t in done)
-    lines = [f"targets: {len(done)} done ({reviewed} reviewed, {len(done) - reviewed} awaiting review), "
-             f"{len(skipped)} skipped, "
+    review = f" ({reviewed} reviewed, {len(done) - reviewed} awaiting review)" if done else ""
+    lines = [f"targets: {len(done)} done{review}, {len(skipped)} skipped, "
              f"{len(labels.targets) - len(done) - len(skipped)} not run",
              f"points flagged for review: {flagged} of {sum(len(t.points) for t in done)}"
              + (f" ({', '.join(f'{k} {v}' for k, v in sorted(flags.items()))})" if flags else "")]
