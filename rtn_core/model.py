@@ -28,7 +28,11 @@ DEFAULT_SCHEDULE = (16, 16, 8, 8, 8)  # the authors': two steps at stride 16, th
 # A coarse level with no weights of its own: the stride-16 maps pooled 2 x 2 and scored by the
 # stride-16 level convolution; its 9 x 9 window reaches twice as far (most of a 320 px image).
 COARSE_STRIDE, COARSE_OF = 32, 16
-ANCHOR_MIN_CELLS = 6  # mutual matches needed to fit a fix's geometry (anchored_hypotheses)
+# anchored_hypotheses: a fix's geometry is fitted to the readout matches whose mutual (dual-softmax)
+# probability exceeds ANCHOR_MUTUAL (chance on the 40 x 40 grid: about 4e-7; chosen on semcorr-val),
+# when there are at least ANCHOR_MIN_CELLS of them
+ANCHOR_MUTUAL = 1e-4
+ANCHOR_MIN_CELLS = 6
 
 
 # ---------------------------------------------------------------- tensor functions
@@ -204,7 +208,7 @@ def anchored_hypotheses(cells: torch.Tensor, matches: torch.Tensor, mutual: torc
                         source_n: torch.Tensor, target_n: torch.Tensor) -> list[torch.Tensor]:
     """Per fix k, where its geometry puts every cell p: t_k + (p - s_k) M, with the 2 x 2 M fitted
     by least squares to the cells' readout matches relative to the fix, (match - t_k) ~ (p - s_k) M,
-    over the cells whose match is mutual (probability above 1/2; M = I where fewer than
+    over the cells whose match is mutual (probability above ANCHOR_MUTUAL; M = I where fewer than
     ANCHOR_MIN_CELLS are). cells: (n, 2); matches: (B, n, 2); mutual: (B, n) log probabilities.
     Returns K tensors of (B, n, 2)."""
     source_n, target_n = source_n.to(cells), target_n.to(cells)
@@ -212,7 +216,7 @@ def anchored_hypotheses(cells: torch.Tensor, matches: torch.Tensor, mutual: torc
     for s, t in zip(source_n, target_n):
         placed = []
         for match, log_p in zip(matches, mutual):
-            sure = log_p > math.log(0.5)
+            sure = log_p > math.log(ANCHOR_MUTUAL)
             linear = torch.eye(2, device=cells.device)
             if sure.sum() >= ANCHOR_MIN_CELLS:
                 linear = torch.linalg.lstsq(cells[sure] - s, match[sure] - t).solution

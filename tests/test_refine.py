@@ -194,3 +194,21 @@ def test_a_fix_anchors_the_readout_so_every_pixel_whose_features_agree_follows_i
     inside = anchored[0, 4, :, :width - shift]
     torch.testing.assert_close(inside, torch.full_like(inside, step))
     torch.testing.assert_close(anchored[0, 5], torch.zeros(height, width))
+
+
+def test_a_fix_geometry_is_the_linear_map_of_the_mutual_matches_around_it():
+    """Known answer: matches that follow t + (p - s) M exactly give back M; with no mutual match
+    the hypothesis is the fix's translation (M = I)."""
+    from rtn_core.model import anchored_hypotheses
+    cells = coords.grid_centres(8, 9).reshape(-1, 2)
+    s, t = torch.tensor([[0.1, -0.2]]), torch.tensor([[-0.3, 0.25]])
+    linear = torch.tensor([[0.8, 0.1], [-0.2, 1.1]])
+    matches = (t + (cells - s) @ linear)[None]
+    noise = torch.randn_like(matches) * 0.5  # matches nobody is sure of must not count
+    unsure = torch.arange(len(cells)) % 3 == 0
+    matches[:, unsure] += noise[:, unsure]
+    mutual = torch.where(unsure, -20.0, -0.5)[None]
+    (hypothesis,) = anchored_hypotheses(cells, matches, mutual, s, t)
+    torch.testing.assert_close(hypothesis[0], t + (cells - s) @ linear, atol=1e-5, rtol=0)
+    (translated,) = anchored_hypotheses(cells, matches, torch.full_like(mutual, -20.0), s, t)
+    torch.testing.assert_close(translated[0], t + (cells - s), atol=1e-6, rtol=0)
