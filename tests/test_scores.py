@@ -33,7 +33,7 @@ def label_set():
     source = ImageLabels("src.png", (100, 80), (Point("nose", 50, 40), Point("tail", 10, 10)))
     labels = new_project(source).add_targets(["t.png"])
     labels = labels.with_transfer(ImageLabels("t.png", (100, 80), (
-        Point("nose", 52, 41, VISIBLE, 0.5567, 1.25), Point("tail", 12, 11, VISIBLE, 0.9, 0.5)), status=DONE))
+        Point("nose", 52, 41, VISIBLE, 0.6567, 1.25), Point("tail", 12, 11, VISIBLE, 0.9, 0.5)), status=DONE))
     return labels.place_point("t.png", "tail", 20, 20)
 
 
@@ -43,9 +43,9 @@ def test_label_transfer_table_caption_and_tooltip_show_percent_and_by_hand(qtbot
     table = KeypointTable()
     qtbot.addWidget(table)
     table.show_labels(target, ["nose", "tail"], [])
-    assert (table.item(0, CONFIDENCE).text(), table.item(0, FB).text()) == ("56%", "1.25")
+    assert (table.item(0, CONFIDENCE).text(), table.item(0, FB).text()) == ("66%", "1.25")
     assert (table.item(1, CONFIDENCE).text(), table.item(1, FB).text()) == (BY_HAND, "")  # no stale score
-    assert point_caption(nose, scores=True) == "nose  56% · 1.2px"
+    assert point_caption(nose, scores=True) == "nose  66% · 1.2px"
     assert point_caption(tail, scores=True) == f"tail  {BY_HAND}" and point_caption(tail, scores=False) == "tail"
     tip = describe(target)
-    assert "lowest confidence: 56%" in tip and f"{BY_HAND}: tail" in tip
+    assert "lowest confidence: 66%" in tip and f"{BY_HAND}: tail" in tip
