@@ -34,12 +34,14 @@ from . import coords
 # (a match the features alone would also choose is more often right); mutual / entropy: the semantic
 # readout's certainty (``model.semantic_readout``), the log dual-softmax probability of the chosen
 # cell (high where the point's cell and its match's prefer each other) and the entropy of the
-# readout's posterior over the target (low where one place clearly wins); NaN off a readout.
+# readout's posterior over the target (low where one place clearly wins); geometry: log distance of
+# the match from a robust quadratic map of all the readout's matches (``model.geometry_residual``:
+# the object's overall geometry disagrees with it); NaN off a readout.
 FEATURES = ("peak", "step1", "step2", "cosine", "margin", "cycle", "nearest", "logdet", "rough", "motion", "outside",
-            "fb", "mutual", "entropy")
+            "fb", "mutual", "entropy", "geometry")
 HIGHER_IS_BETTER = {"peak": 1, "step1": -1, "step2": -1, "cosine": 1, "margin": -1, "cycle": -1,
                     "nearest": -1, "logdet": -1, "rough": -1, "motion": -1, "outside": -1, "fb": -1,
-                    "mutual": 1, "entropy": -1}  # signs, to measure each alone
+                    "mutual": 1, "entropy": -1, "geometry": -1}  # signs, to measure each alone
 LOG_FLOOR = 0.01  # distances are in units of the image's longer side; log(d + floor)
 
 
@@ -75,8 +77,10 @@ def point_features(result, points, iteration: int = -1) -> np.ndarray:
     columns += _feature_columns(result, pts, matches[0]) + _field_columns(result, pts, matches[0], k)
     columns.append(_forward_backward(result, pts, matches[0]))
     certainty = result.iterations[k].certainty
-    columns += list(sample_map(certainty, pts, result.source_size).numpy().T if certainty is not None
-                    else np.full((2, len(pts)), np.nan))
+    if certainty is None:
+        return np.stack(columns + [np.full(len(pts), np.nan)] * 3, axis=1).astype(np.float64)
+    mutual, entropy, geometry = sample_map(certainty, pts, result.source_size).numpy().T
+    columns += [mutual, entropy, np.log(geometry / 2.0 + LOG_FLOOR)]  # normalised units: 2 = the side
     return np.stack(columns, axis=1).astype(np.float64)
 
 

@@ -33,6 +33,7 @@ COARSE_STRIDE, COARSE_OF = 32, 16
 # when there are at least ANCHOR_MIN_CELLS of them
 ANCHOR_MUTUAL = 1e-4
 ANCHOR_MIN_CELLS = 6
+GEOMETRY_PASSES = 10  # reweighting passes of geometry_residual (chosen on semcorr-val, seventh session)
 
 
 # ---------------------------------------------------------------- tensor functions
@@ -174,10 +175,11 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
     correction reaches the pixels whose features agree with it, not only its neighbours (chosen
     on semcorr-val, MODEL_CARD.md sixth session).
 
-    Returns the field and its certainty, (B, 2, H, W): the log dual-softmax probability of each
-    pixel's chosen cell (score / temperature: near 0 for a mutual match) and the entropy of the
+    Returns the field and its certainty, (B, 3, H, W): the log dual-softmax probability of each
+    pixel's chosen cell (score / temperature: near 0 for a mutual match), the entropy of the
     pixel's posterior softmax((score - weight d^2) / temperature) over the target cells (low where
-    one place clearly wins); both are confidence features (``rtn_core.confidence``).
+    one place clearly wins) and the distance of its match from the object's overall geometry
+    (:func:`geometry_residual`); all are confidence features (``rtn_core.confidence``).
     """
     height, width = source.shape[-2:]
     if field.shape[-2:] != (height, width):
@@ -200,7 +202,8 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
     mutual = score.gather(2, chosen[..., None])[..., 0] / SOFTMAX_TEMPERATURE
     log_p = torch.log_softmax(posterior / SOFTMAX_TEMPERATURE, dim=2)
     entropy = -(log_p.exp() * log_p).sum(dim=2)
-    certainty = torch.stack([mutual, entropy], dim=1).view(batch, 2, height, width)
+    geometry = torch.stack([geometry_residual(cells, cells[c], m.exp()) for c, m in zip(chosen, mutual)])
+    certainty = torch.stack([mutual, entropy, geometry], dim=1).view(batch, 3, height, width)
     return torch.cat([field[:, :4], translation], dim=1), certainty
 
 
@@ -223,6 +226,26 @@ def anchored_hypotheses(cells: torch.Tensor, matches: torch.Tensor, mutual: torc
             placed.append(t + (cells - s) @ linear)
         hypotheses.append(torch.stack(placed))
     return hypotheses
+
+
+def geometry_residual(cells: torch.Tensor, matches: torch.Tensor, weight: torch.Tensor,
+                      passes: int = GEOMETRY_PASSES) -> torch.Tensor:
+    """(n,) distance (normalised units) of each cell's match from a robust quadratic map of the
+    whole image fitted to all the matches: a match the rest of the object's geometry disagrees with
+    (a wrong wheel, a swapped leg) lies far from it. Weighted least squares of the (n, 2) matches
+    on (x, y, 1, x^2, y^2, xy) of the (n, 2) cells with the (n,) ``weight`` (the readout's mutual
+    probability), reweighted ``passes`` times by 1 / (1 + (r / s)^2), s the weighted mean residual,
+    so that the wrong matches stop pulling the fit (chosen on semcorr-val, MODEL_CARD.md seventh session)."""
+    x, y = cells[:, :1], cells[:, 1:]
+    basis = torch.cat([x, y, torch.ones_like(x), x * x, y * y, x * y], dim=1)
+    fit_weight = weight
+    for _ in range(passes + 1):
+        root = fit_weight.sqrt()[:, None]
+        coefficients = torch.linalg.lstsq(basis * root, matches * root).solution
+        residual = (basis @ coefficients - matches).norm(dim=1)
+        spread = (residual * fit_weight).sum() / fit_weight.sum().clamp_min(1e-12) + 1e-3
+        fit_weight = weight / (1 + (residual / spread) ** 2)
+    return residual
 
 
 def neighbourhood_consensus(similarity: torch.Tensor, height: int, width: int, radius: int = 1) -> torch.Tensor:
@@ -335,7 +358,7 @@ class Step:
     correlation: torch.Tensor  # (B, 81, h, w) cosine scores, target aligned by this field
     stride: int
     readout: bool = False  # this field is the semantic readout of the last update's
-    certainty: torch.Tensor | None = None  # the readout's (B, 2, h, w) certainty maps (semantic_readout)
+    certainty: torch.Tensor | None = None  # the readout's (B, 3, h, w) certainty maps (semantic_readout)
 
 
 class RTN(nn.Module):

@@ -35,9 +35,9 @@ def _result(shifts, calibration=None, back=None):
 def test_features_of_a_settled_match_onto_the_same_cell():
     features = point_features(_result([0.0, 0.0, 0.0]), [[7.5, 7.5], [39.5, 23.5]])  # cell centres (16 px cells)
     settled = np.log(LOG_FLOOR)
-    # peak, step1, step2, cosine, margin, cycle, nearest, logdet, rough, motion, outside, fb, mutual, entropy
+    # peak, step1, step2, cosine, margin, cycle, nearest, logdet, rough, motion, outside, fb, mutual, entropy, geometry
     assert features == pytest.approx(np.array([[0.75, settled, settled, 1.0, 0.0, settled, settled,
-                                                0.0, settled, settled, 0.0, np.nan, np.nan, np.nan]] * 2), abs=1e-5,
+                                                0.0, settled, settled, 0.0, np.nan, np.nan, np.nan, np.nan]] * 2), abs=1e-5,
                                      nan_ok=True)  # no backward field, no readout
 
 
@@ -62,11 +62,13 @@ def test_features_of_a_moving_match_onto_another_cell():
 
 def test_readout_certainty_features_read_the_readout_maps_at_the_point():
     result = _result([0.0, 0.0])
-    certainty = torch.stack([torch.full((4, 4), -3.0), torch.arange(16.0).view(4, 4)])  # entropy grows along rows
+    certainty = torch.stack([torch.full((4, 4), -3.0), torch.arange(16.0).view(4, 4),  # entropy grows along rows
+                             torch.full((4, 4), 0.5)])  # geometry: a quarter of the side off the overall map
     result.iterations[-1] = dataclasses.replace(result.iterations[-1], readout=True, certainty=certainty)
     features = point_features(result, [[7.5, 7.5], [55.5, 39.5]])  # cells (0, 0) and (3, 2)
-    mutual, entropy = (features[:, FEATURES.index(name)] for name in ("mutual", "entropy"))
+    mutual, entropy, geometry = (features[:, FEATURES.index(name)] for name in ("mutual", "entropy", "geometry"))
     assert mutual == pytest.approx([-3.0, -3.0]) and entropy == pytest.approx([0.0, 11.0])
+    assert geometry == pytest.approx([np.log(0.25 + LOG_FLOOR)] * 2)
 
 
 def test_result_confidence_is_the_calibrated_probability():

@@ -176,7 +176,7 @@ def test_semantic_readout_moves_matches_to_the_semantic_twin_within_the_prior():
     field = identity_field(1, height // 2, width // 2)
     field[:, 1] = 0.3  # an affine part that must survive
     shifted, certainty = semantic_readout(field, source, target, weight=0.0)
-    assert shifted.shape == (1, 6, height, width) and certainty.shape == (1, 2, height, width)
+    assert shifted.shape == (1, 6, height, width) and certainty.shape == (1, 3, height, width)
     expected = torch.zeros(height, width, 2)
     expected[..., 0] = 2 * 2.0 / width  # two cells in normalised units
     # the twins of the last two columns wrapped round: only the others have a whole neighbourhood shifted alike
@@ -236,3 +236,22 @@ def test_the_readout_follows_the_last_update_as_its_own_iteration(model):
     for a, b in zip(plain, read):
         torch.testing.assert_close(a.field, b.field)
     assert read[-1].stride == min(model.backbone.channels)  # on the semantic maps' grid
+
+
+def test_geometry_residual_recovers_a_known_quadratic_map_and_singles_out_the_wrong_matches():
+    """Matches follow a known quadratic map except five sent elsewhere: the robust fit finds the
+    map, so the right matches lie on it and each wrong one lies as far from it as it was moved."""
+    from rtn_core.model import geometry_residual
+    cells = coords.grid_centres(12, 12).reshape(-1, 2)
+    x, y = cells[:, 0], cells[:, 1]
+    matches = torch.stack([0.8 * x + 0.1 * y + 0.2 * x * x - 0.05, -0.1 * x + 0.9 * y + 0.15 * y * y + 0.1], dim=1)
+    wrong = torch.tensor([3, 40, 77, 100, 131])
+    moved = torch.tensor([[0.6, 0.0], [0.0, -0.5], [-0.4, 0.3], [0.5, 0.5], [-0.7, 0.0]])
+    matches[wrong] += moved
+    residual = geometry_residual(cells, matches, torch.ones(len(cells)))
+    right = torch.ones(len(cells), dtype=torch.bool)
+    right[wrong] = False
+    assert residual[right].max() < 2e-3
+    torch.testing.assert_close(residual[wrong], moved.norm(dim=1), atol=5e-3, rtol=0)
+    plain = geometry_residual(cells, matches, torch.ones(len(cells)), passes=0)  # unweighted: the outliers pull
+    assert plain[right].max() > 10 * residual[right].max()
