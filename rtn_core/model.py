@@ -34,6 +34,9 @@ COARSE_STRIDE, COARSE_OF = 32, 16
 ANCHOR_MUTUAL = 1e-4
 ANCHOR_MIN_CELLS = 6
 GEOMETRY_PASSES = 10  # reweighting passes of geometry_residual (chosen on semcorr-val, seventh session)
+# semantic_readout with fixes: a pixel whose match lies farther than this (normalised units) from
+# the overall geometry pinned to the fixes loses its field's prior (chosen on semcorr-val, seventh session)
+GEOMETRY_GATE = 0.2
 
 
 # ---------------------------------------------------------------- tensor functions
@@ -173,7 +176,9 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
     hypothesis of where every pixel belongs (:func:`anchored_hypotheses`: the fix's geometry); a
     pixel's prior distance is then to the nearer of its field's target and the hypotheses', so a
     correction reaches the pixels whose features agree with it, not only its neighbours (chosen
-    on semcorr-val, MODEL_CARD.md sixth session).
+    on semcorr-val, MODEL_CARD.md sixth session). A pixel whose match the overall geometry pinned
+    to the fixes disagrees with (:func:`geometry_residual` above GEOMETRY_GATE) keeps only the
+    fixes' hypotheses: its own match was probably wrong (seventh session).
 
     Returns the field and its certainty, (B, 3, H, W): the log dual-softmax probability of each
     pixel's chosen cell (score / temperature: near 0 for a mutual match), the entropy of the
@@ -194,8 +199,11 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
     chosen = posterior.argmax(dim=2)  # (B, n)
     if anchors is not None and len(anchors[0]):
         mutual = score.gather(2, chosen[..., None])[..., 0] / SOFTMAX_TEMPERATURE
-        for hypothesis in anchored_hypotheses(cells, cells[chosen], mutual, *anchors):  # (B, n, 2) each
-            distance2 = torch.minimum(distance2, torch.cdist(hypothesis, cells[None].expand(batch, -1, -1)) ** 2)
+        anchored = torch.stack([torch.cdist(hypothesis, cells[None].expand(batch, -1, -1)) ** 2
+                                for hypothesis in anchored_hypotheses(cells, cells[chosen], mutual, *anchors)]).amin(0)
+        off_geometry = torch.stack([geometry_residual(cells, cells[c], m.exp(), pins=anchors)
+                                    for c, m in zip(chosen, mutual)]) > GEOMETRY_GATE  # (B, n)
+        distance2 = torch.where(off_geometry[..., None], anchored, torch.minimum(distance2, anchored))
         posterior = score - weight * distance2
         chosen = posterior.argmax(dim=2)
     translation = (cells[chosen] - cells[None]).transpose(1, 2).reshape(batch, 2, height, width)
@@ -229,20 +237,28 @@ def anchored_hypotheses(cells: torch.Tensor, matches: torch.Tensor, mutual: torc
 
 
 def geometry_residual(cells: torch.Tensor, matches: torch.Tensor, weight: torch.Tensor,
-                      passes: int = GEOMETRY_PASSES) -> torch.Tensor:
+                      passes: int = GEOMETRY_PASSES,
+                      pins: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """(n,) distance (normalised units) of each cell's match from a robust quadratic map of the
     whole image fitted to all the matches: a match the rest of the object's geometry disagrees with
     (a wrong wheel, a swapped leg) lies far from it. Weighted least squares of the (n, 2) matches
     on (x, y, 1, x^2, y^2, xy) of the (n, 2) cells with the (n,) ``weight`` (the readout's mutual
     probability), reweighted ``passes`` times by 1 / (1 + (r / s)^2), s the weighted mean residual,
-    so that the wrong matches stop pulling the fit (chosen on semcorr-val, MODEL_CARD.md seventh session)."""
-    x, y = cells[:, :1], cells[:, 1:]
-    basis = torch.cat([x, y, torch.ones_like(x), x * x, y * y, x * y], dim=1)
-    fit_weight = weight
+    so that the wrong matches stop pulling the fit (chosen on semcorr-val, MODEL_CARD.md seventh
+    session). ``pins``: fixed correspondences, (K, 2) source and target points, that the map must
+    follow: each weighs as much as all the cells together."""
+    def basis(points):
+        x, y = points[:, :1], points[:, 1:]
+        return torch.cat([x, y, torch.ones_like(x), x * x, y * y, x * y], dim=1)
+
+    pin_basis, pin_targets = (basis(pins[0].to(cells)), pins[1].to(cells)) if pins is not None else \
+        (cells.new_zeros(0, 6), cells.new_zeros(0, 2))
+    cell_basis, fit_weight = basis(cells), weight
     for _ in range(passes + 1):
-        root = fit_weight.sqrt()[:, None]
-        coefficients = torch.linalg.lstsq(basis * root, matches * root).solution
-        residual = (basis @ coefficients - matches).norm(dim=1)
+        root = torch.cat([fit_weight, fit_weight.sum().expand(len(pin_basis))]).sqrt()[:, None]
+        coefficients = torch.linalg.lstsq(torch.cat([cell_basis, pin_basis]) * root,
+                                          torch.cat([matches, pin_targets]) * root).solution
+        residual = (cell_basis @ coefficients - matches).norm(dim=1)
         spread = (residual * fit_weight).sum() / fit_weight.sum().clamp_min(1e-12) + 1e-3
         fit_weight = weight / (1 + (residual / spread) ** 2)
     return residual

@@ -212,3 +212,35 @@ def test_a_fix_geometry_is_the_linear_map_of_the_mutual_matches_around_it():
     torch.testing.assert_close(hypothesis[0], t + (cells - s) @ linear, atol=1e-5, rtol=0)
     (translated,) = anchored_hypotheses(cells, matches, torch.full_like(mutual, -20.0), s, t)
     torch.testing.assert_close(translated[0], t + (cells - s), atol=1e-6, rtol=0)
+
+
+def test_a_fix_frees_the_pixels_whose_match_defies_the_overall_geometry_from_their_prior(monkeypatch):
+    """Known answer: the target is the source shifted by 2 cells, but the first two source columns
+    also find a brighter decoy where they lie, and the field says "stay" there. The plain readout
+    sends them to the decoys, off the geometry every other pixel follows. With a fix elsewhere
+    their prior becomes the fix's hypothesis and they reach their true place; without the gate
+    (GEOMETRY_GATE infinite) the field's prior keeps the first column, whose decoys its
+    neighbourhood supports best, on them."""
+    import rtn_core.model as model
+    height, width, shift = 8, 12, 2
+    labels = torch.arange(height * width).view(height, width)
+    one_hot = torch.nn.functional.one_hot(labels, height * width).permute(2, 0, 1)[None].float()
+    source = one_hot
+    target = torch.zeros_like(one_hot)
+    target[..., shift:] = one_hot[..., :-shift]  # the twins
+    target[..., shift:2 * shift] *= 0.9  # the first columns' twins are dimmer than their decoys
+    target[..., :shift] = one_hot[..., :shift]  # the decoys
+    step = 2.0 / width * shift
+    field = model.identity_field(1, height, width)
+    field[:, 4, :, shift:] = step  # "shift" everywhere but the first columns
+    cells = coords.grid_centres(height, width)
+    fix = (cells[4, 3][None], cells[4, 3 + shift][None])  # near the decoys: the mutual decoys bias M little
+    plain, _ = model.semantic_readout(field, source, target, weight=20.0)
+    torch.testing.assert_close(plain[0, 4, :, :shift], torch.zeros(height, shift))  # on the decoys
+    torch.testing.assert_close(plain[0, 4, :, shift:width - shift], torch.full((height, width - 2 * shift), step))
+    gated, _ = model.semantic_readout(field, source, target, 20.0, fix)
+    torch.testing.assert_close(gated[0, 4, :, :width - shift], torch.full((height, width - shift), step))
+    torch.testing.assert_close(gated[0, 5], torch.zeros(height, width))
+    monkeypatch.setattr(model, "GEOMETRY_GATE", float("inf"))
+    ungated, _ = model.semantic_readout(field, source, target, 20.0, fix)
+    torch.testing.assert_close(ungated[0, 4, :, 0], torch.zeros(height))
