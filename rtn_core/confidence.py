@@ -133,6 +133,12 @@ def _forward_backward(result, pts: np.ndarray, matches: np.ndarray) -> np.ndarra
                   + LOG_FLOOR)
 
 
+def fb_fraction(features: np.ndarray) -> np.ndarray:
+    """(N,) forward-backward error, as a share of the source's longer side, from (N, F) features
+    (NaN without a backward field): the inverse of the ``fb`` feature's log."""
+    return np.exp(features[:, FEATURES.index("fb")]) - LOG_FLOOR
+
+
 def returned_points(result, matches) -> np.ndarray:
     """(N, 2) source pixels where the result's backward field takes (N, 2) target pixels
     ``matches``: a point's distance to its own return is its forward-backward error."""

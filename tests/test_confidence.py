@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rtn_core.confidence import FEATURES, LOG_FLOOR, point_features, probability
+from rtn_core.confidence import FEATURES, LOG_FLOOR, fb_fraction, point_features, probability
 from rtn_core.model import identity_field
 from rtn_core.result import CorrespondenceResult, Iteration
 from rtn_core.training import calibrate
@@ -54,6 +54,7 @@ def test_features_of_a_moving_match_onto_another_cell():
     assert logdet == pytest.approx(0.0, abs=1e-5) and rough == pytest.approx(np.log(LOG_FLOOR))  # a rigid shift
     assert motion == pytest.approx(np.log(16 / 64 + LOG_FLOOR)) and outside == 0.0
     assert fb == pytest.approx(np.log(8 / 64 + LOG_FLOOR))  # the backward field brings it back 8 px short
+    assert fb_fraction(features[None]) == pytest.approx([8 / 64])  # 8 px of the 64 px side, as transfer's fb_error
     assert point_features(_result([0.0, 0.25, 0.5], back=-0.5), [[7.5, 7.5]])[0, FEATURES.index("fb")] == \
         pytest.approx(np.log(LOG_FLOOR))
     corner = point_features(_result([0.0, 0.0, 0.75]), [[55.5, 7.5]])[0]  # lands 16 px beyond the right edge
@@ -95,6 +96,11 @@ def test_auroc_and_review_figures_on_a_hand_counted_case():
     figures = calibrate.review_figures(scores, right, threshold=0.3)
     assert figures["wrong_found_in_first_20pct"] == pytest.approx(1 / 3)  # the first point, 0.1, is wrong
     assert figures["flagged_share"] == pytest.approx(2 / 5) and figures["wrong_caught"] == pytest.approx(2 / 3)
+    assert "default_flagged_share" not in figures
+    # another check also flags the second point (wrong, 0.4) and the fourth (right, 0.8)
+    joined = calibrate.review_figures(scores, right, 0.3, np.array([False, True, False, True, False]))
+    assert joined["flagged_share"] == pytest.approx(2 / 5)  # the confidence's own figures stay
+    assert joined["default_flagged_share"] == pytest.approx(4 / 5) and joined["default_wrong_caught"] == pytest.approx(1.0)
 
 
 def test_review_threshold_is_the_smallest_that_catches_the_target_share_with_groups_weighing_the_same():

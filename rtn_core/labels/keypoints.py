@@ -23,6 +23,7 @@ ABSENT, OCCLUDED, VISIBLE = 0, 1, 2
 
 LOW_CONFIDENCE = "low_confidence"  # the model's confidence is below the threshold
 FB_FAIL = "fb_fail"  # mapping the point to the target and back misses the source point
+DEFAULT_MAX_FB_FRACTION = 0.05  # TransferSettings' default; evaluate measures the default flags with it
 LR_SWAP = "lr_swap"  # a left/right pair sits in the opposite horizontal order from the source
 
 PENDING, DONE, SKIPPED = "pending", "done", "skipped"
@@ -42,7 +43,7 @@ class TransferSettings:
     # weights' threshold, chosen on semcorr-val to catch 70% of its wrong points
     # (resources/weights/rtn_lite0.inference.json, "review_below"; rule in MODEL_CARD.md)
     min_confidence: float = field(default_factory=shipped_review_threshold)
-    max_fb_fraction: float = 0.05  # fb error above this fraction of the source's longer side: fb_fail
+    max_fb_fraction: float = DEFAULT_MAX_FB_FRACTION  # fb error above this share of the source's longer side: fb_fail
 
     def __post_init__(self):
         """Refuse thresholds that would flag nothing or everything unnoticed (NaN compares false)."""

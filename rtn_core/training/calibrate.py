@@ -88,10 +88,13 @@ def auroc(scores: np.ndarray, right: np.ndarray) -> float:
     return float((ranks[right].sum() - n_right * (n_right + 1) / 2.0) / (n_right * n_wrong))
 
 
-def review_figures(scores: np.ndarray, right: np.ndarray, threshold: float | None) -> dict:
+def review_figures(scores: np.ndarray, right: np.ndarray, threshold: float | None,
+                   also_flagged: np.ndarray | None = None) -> dict:
     """How well ``scores`` find the wrong points: AUROC, the share of wrong points among the
     lowest-scored REVIEW_SHARE of points (worst-first review), and with a ``threshold``, the
-    share of points it flags and of wrong points it catches."""
+    share of points it flags and of wrong points it catches; with ``also_flagged`` (bool, the
+    points another check flags too, as Label Transfer's forward-backward flag does), the same
+    two shares for the points either flags ("default_...")."""
     wrong = ~right
     first = np.argsort(scores, kind="mergesort")[:int(round(REVIEW_SHARE * len(scores)))]
     figures = {"points": int(len(scores)), "wrong": int(wrong.sum()), "auroc": auroc(scores, right),
@@ -100,6 +103,10 @@ def review_figures(scores: np.ndarray, right: np.ndarray, threshold: float | Non
         flagged = scores < threshold
         figures.update(threshold=float(threshold), flagged_share=float(flagged.mean()),
                        wrong_caught=float(flagged[wrong].sum() / max(wrong.sum(), 1)))
+        if also_flagged is not None:
+            flagged = flagged | also_flagged
+            figures.update(default_flagged_share=float(flagged.mean()),
+                           default_wrong_caught=float(flagged[wrong].sum() / max(wrong.sum(), 1)))
     return figures
 
 

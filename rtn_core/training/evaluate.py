@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from .. import coords
 from ..atomic import atomic_path
-from ..confidence import FEATURES, HIGHER_IS_BETTER, point_features, probability
+from ..confidence import FEATURES, HIGHER_IS_BETTER, fb_fraction, point_features, probability
 from ..images import load_image
+from ..labels.keypoints import DEFAULT_MAX_FB_FRACTION
 from ..matcher import Matcher
 from . import calibrate
 from .data import KeypointPair, read_pf_pascal, read_pf_willow, read_semcorr, read_spair
@@ -136,13 +137,16 @@ def summarise(records: PointRecords, pairs: list[KeypointPair], alphas=ALPHAS) -
 
 def confidence_figures(records: PointRecords, right: np.ndarray, calibration: dict | None) -> dict:
     """How well each score separates right from wrong final matches: the shipped score
-    (``result.confidence``) with its review flags and reliability bins, then each raw feature."""
+    (``result.confidence``) with its review flags, alone and joined by Label Transfer's default
+    forward-backward flag (left/right swaps need named keypoints and are not counted), and
+    reliability bins, then each raw feature."""
     if calibration is None:
         score, threshold = records.features[:, 0], None
     else:
         score, threshold = probability(records.features, calibration), calibration["review_below"]
     return {"score": "calibrated probability" if calibration else "window-softmax peak",
-            "right_within": calibrate.RIGHT_WITHIN, **calibrate.review_figures(score, right, threshold),
+            "right_within": calibrate.RIGHT_WITHIN,
+            **calibrate.review_figures(score, right, threshold, fb_fraction(records.features) > DEFAULT_MAX_FB_FRACTION),
             "reliability": calibrate.reliability_bins(score, right),
             "per_feature_auroc": {name: calibrate.auroc(HIGHER_IS_BETTER[name] * records.features[:, i], right)
                                   for i, name in enumerate(FEATURES)}}
@@ -176,6 +180,9 @@ def format_report(report: dict) -> str:
         if "threshold" in c:
             lines.append(f"  review flags (confidence < {c['threshold']:.3f}): {c['flagged_share']:.1%} of points "
                          f"flagged, {c['wrong_caught']:.1%} of wrong points caught")
+            lines.append(f"  Label Transfer's default flags (that, or forward-backward error above "
+                         f"{DEFAULT_MAX_FB_FRACTION:.0%} of the side): {c['default_flagged_share']:.1%} of points "
+                         f"flagged, {c['default_wrong_caught']:.1%} of wrong points caught")
         lines.append("  AUROC of each feature alone: " + ", ".join(
             f"{name} {value:.3f}" for name, value in c["per_feature_auroc"].items()))
     return "\n".join(lines)
