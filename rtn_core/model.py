@@ -33,7 +33,7 @@ COARSE_STRIDE, COARSE_OF = 32, 16
 # when there are at least ANCHOR_MIN_CELLS of them
 ANCHOR_MUTUAL = 1e-4
 ANCHOR_MIN_CELLS = 6
-GEOMETRY_PASSES = 10  # reweighting passes of geometry_residual (chosen on semcorr-val, seventh session)
+GEOMETRY_PASSES = 10  # reweighting passes of robust_fit (chosen on semcorr-val, seventh session)
 # semantic_readout with fixes: a pixel whose match lies farther than this (normalised units) from
 # the overall geometry pinned to the fixes loses its field's prior (chosen on semcorr-val, seventh session)
 GEOMETRY_GATE = 0.2
@@ -220,7 +220,8 @@ def anchored_hypotheses(cells: torch.Tensor, matches: torch.Tensor, mutual: torc
     """Per fix k, where its geometry puts every cell p: t_k + (p - s_k) M, with the 2 x 2 M fitted
     by least squares to the cells' readout matches relative to the fix, (match - t_k) ~ (p - s_k) M,
     over the cells whose match is mutual (probability above ANCHOR_MUTUAL; M = I where fewer than
-    ANCHOR_MIN_CELLS are). cells: (n, 2); matches: (B, n, 2); mutual: (B, n) log probabilities.
+    ANCHOR_MIN_CELLS are). A robust fit scored higher at one fix but lower at two and three
+    (MODEL_CARD.md, seventh session). cells: (n, 2); matches: (B, n, 2); mutual: (B, n) log probabilities.
     Returns K tensors of (B, n, 2)."""
     source_n, target_n = source_n.to(cells), target_n.to(cells)
     hypotheses = []
@@ -236,32 +237,39 @@ def anchored_hypotheses(cells: torch.Tensor, matches: torch.Tensor, mutual: torc
     return hypotheses
 
 
+def robust_fit(basis: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor, passes: int = GEOMETRY_PASSES,
+               pins: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted least squares of (m, 2) ``targets`` on (m, d) ``basis`` rows with (m,) ``weight``,
+    reweighted ``passes`` times by 1 / (1 + (r / s)^2), s the weighted mean residual, so that the
+    wrong rows stop pulling the fit. ``pins``: (k, d) basis rows and (k, 2) targets the fit must
+    follow, each weighing as much as all the other rows together. Returns the (d, 2) coefficients
+    and the (m,) residuals."""
+    pin_basis, pin_targets = pins if pins is not None else (basis.new_zeros(0, basis.shape[1]), targets.new_zeros(0, 2))
+    fit_weight = weight
+    for _ in range(passes + 1):
+        root = torch.cat([fit_weight, fit_weight.sum().expand(len(pin_basis))]).sqrt()[:, None]
+        coefficients = torch.linalg.lstsq(torch.cat([basis, pin_basis]) * root,
+                                          torch.cat([targets, pin_targets]) * root).solution
+        residual = (basis @ coefficients - targets).norm(dim=1)
+        spread = (residual * fit_weight).sum() / fit_weight.sum().clamp_min(1e-12) + 1e-3
+        fit_weight = weight / (1 + (residual / spread) ** 2)
+    return coefficients, residual
+
+
 def geometry_residual(cells: torch.Tensor, matches: torch.Tensor, weight: torch.Tensor,
-                      passes: int = GEOMETRY_PASSES,
                       pins: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """(n,) distance (normalised units) of each cell's match from a robust quadratic map of the
     whole image fitted to all the matches: a match the rest of the object's geometry disagrees with
-    (a wrong wheel, a swapped leg) lies far from it. Weighted least squares of the (n, 2) matches
-    on (x, y, 1, x^2, y^2, xy) of the (n, 2) cells with the (n,) ``weight`` (the readout's mutual
-    probability), reweighted ``passes`` times by 1 / (1 + (r / s)^2), s the weighted mean residual,
-    so that the wrong matches stop pulling the fit (chosen on semcorr-val, MODEL_CARD.md seventh
-    session). ``pins``: fixed correspondences, (K, 2) source and target points, that the map must
-    follow: each weighs as much as all the cells together."""
-    def basis(points):
+    (a wrong wheel, a swapped leg) lies far from it. :func:`robust_fit` of the (n, 2) matches on
+    (x, y, 1, x^2, y^2, xy) of the (n, 2) cells, weighted by the (n,) ``weight`` (the readout's
+    mutual probability; chosen on semcorr-val, MODEL_CARD.md seventh session). ``pins``: fixed
+    correspondences, (K, 2) source and target points, that the map must follow."""
+    def quadratic(points):
         x, y = points[:, :1], points[:, 1:]
         return torch.cat([x, y, torch.ones_like(x), x * x, y * y, x * y], dim=1)
 
-    pin_basis, pin_targets = (basis(pins[0].to(cells)), pins[1].to(cells)) if pins is not None else \
-        (cells.new_zeros(0, 6), cells.new_zeros(0, 2))
-    cell_basis, fit_weight = basis(cells), weight
-    for _ in range(passes + 1):
-        root = torch.cat([fit_weight, fit_weight.sum().expand(len(pin_basis))]).sqrt()[:, None]
-        coefficients = torch.linalg.lstsq(torch.cat([cell_basis, pin_basis]) * root,
-                                          torch.cat([matches, pin_targets]) * root).solution
-        residual = (cell_basis @ coefficients - matches).norm(dim=1)
-        spread = (residual * fit_weight).sum() / fit_weight.sum().clamp_min(1e-12) + 1e-3
-        fit_weight = weight / (1 + (residual / spread) ** 2)
-    return residual
+    pins = None if pins is None else (quadratic(pins[0].to(cells)), pins[1].to(cells))
+    return robust_fit(quadratic(cells), matches, weight, pins=pins)[1]
 
 
 def neighbourhood_consensus(similarity: torch.Tensor, height: int, width: int, radius: int = 1) -> torch.Tensor:

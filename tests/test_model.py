@@ -241,7 +241,7 @@ def test_the_readout_follows_the_last_update_as_its_own_iteration(model):
 def test_geometry_residual_recovers_a_known_quadratic_map_and_singles_out_the_wrong_matches():
     """Matches follow a known quadratic map except five sent elsewhere: the robust fit finds the
     map, so the right matches lie on it and each wrong one lies as far from it as it was moved."""
-    from rtn_core.model import geometry_residual
+    from rtn_core.model import geometry_residual, robust_fit
     cells = coords.grid_centres(12, 12).reshape(-1, 2)
     x, y = cells[:, 0], cells[:, 1]
     matches = torch.stack([0.8 * x + 0.1 * y + 0.2 * x * x - 0.05, -0.1 * x + 0.9 * y + 0.15 * y * y + 0.1], dim=1)
@@ -253,5 +253,7 @@ def test_geometry_residual_recovers_a_known_quadratic_map_and_singles_out_the_wr
     right[wrong] = False
     assert residual[right].max() < 2e-3
     torch.testing.assert_close(residual[wrong], moved.norm(dim=1), atol=5e-3, rtol=0)
-    plain = geometry_residual(cells, matches, torch.ones(len(cells)), passes=0)  # unweighted: the outliers pull
+    basis = torch.cat([x[:, None], y[:, None], torch.ones(len(cells), 1), x[:, None] ** 2, y[:, None] ** 2,
+                       (x * y)[:, None]], dim=1)
+    _, plain = robust_fit(basis, matches, torch.ones(len(cells)), passes=0)  # one least-squares fit: the outliers pull
     assert plain[right].max() > 10 * residual[right].max()
