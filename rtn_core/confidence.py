@@ -148,20 +148,6 @@ def returned_points(result, matches) -> np.ndarray:
     return coords.normalised_to_pixels(back_n, result.source_size).numpy().astype(np.float64)
 
 
-def review_flags(probabilities, share: float) -> np.ndarray:
-    """(N,) bool review flags of one project's points: the least likely to be right, taken from
-    the lowest probability up until they hold at least ``share`` of the project's expected wrong
-    points (the sum of 1 - p). An easy project is flagged less than a hard one, and the flags
-    hold about the same share of its mistakes in both (MODEL_CARD.md, eighth session)."""
-    p = np.asarray(probabilities, np.float64).reshape(-1)
-    order = np.argsort(p, kind="mergesort")
-    expected = np.cumsum(1.0 - p[order])  # expected wrong points among the lowest 1, 2, ...
-    flagged = np.zeros(len(p), bool)
-    if len(p) and expected[-1] > 0:
-        flagged[order[:int(np.searchsorted(expected, share * expected[-1] * (1 - 1e-12))) + 1]] = True
-    return flagged
-
-
 def probability(features: np.ndarray, calibration: dict) -> np.ndarray:
     """(N,) probability of being right from (N, F) features, by the logistic calibration; a
     missing (NaN) feature counts as its mean."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rtn_core.confidence import FEATURES, LOG_FLOOR, fb_fraction, point_features, probability, review_flags
+from rtn_core.confidence import FEATURES, LOG_FLOOR, fb_fraction, point_features, probability
 from rtn_core.model import identity_field
 from rtn_core.result import CorrespondenceResult, Iteration
 from rtn_core.training import calibrate
@@ -119,38 +119,11 @@ def test_review_threshold_is_the_smallest_that_catches_the_target_share_in_every
     assert calibrate.review_threshold(np.array([0.99]), np.array([False]), np.array(["a"])) == pytest.approx(0.95)
 
 
-def test_review_flags_hold_a_share_of_a_projects_expected_wrong_points():
-    # expected wrong points 0.9 + 0.5 + 0.1 + 0.05 = 1.55, lowest first
-    probabilities = [0.9, 0.1, 0.5, 0.95]
-    assert review_flags(probabilities, 0.5).tolist() == [False, True, False, False]  # 0.9 >= 0.775
-    assert review_flags(probabilities, 0.7).tolist() == [False, True, True, False]  # 1.4 >= 1.085
-    assert review_flags(probabilities, 0.99).tolist() == [True, True, True, True]  # 1.5 < 1.5345
-    assert not review_flags([1.0, 1.0], 0.7).any() and len(review_flags([], 0.7)) == 0
-    # an easy project is flagged less than a hard one at the same share: 0.9 + 0.05 of 1.35
-    assert review_flags([0.95] * 9 + [0.1], 0.7).sum() == 2 and review_flags([0.4] * 10, 0.7).sum() == 7
-
-
-def test_review_share_and_the_choice_between_the_two_designs():
-    # two projects of one group each: hard (p 0.2 x4, 0.9; wrong: the four 0.2) and easy
-    # (p 0.95 x4, 0.6; wrong: the 0.6)
-    probabilities = np.array([0.2, 0.2, 0.2, 0.2, 0.9, 0.95, 0.95, 0.95, 0.95, 0.6])
-    right = np.array([False] * 4 + [True] * 5 + [False])
-    groups = np.array(["hard"] * 5 + ["easy"] * 5)
-    projects = groups.copy()
-    # hard: expected wrong 4 x 0.8 + 0.1 = 3.3; catching 3 of its 4 wrong points takes the three
-    # lowest, which hold 2.4, and the share must pass the two lowest's 1.6 / 3.3 = 0.485: 0.49.
-    # easy: expected wrong 0.6, the 0.6 alone holds 0.4 of it: flagged at any share up to 0.67
-    assert calibrate.review_share(probabilities, right, groups, projects) == pytest.approx(0.49)
-    per_project = calibrate.project_flags(probabilities, projects, 0.49)
-    assert per_project.tolist() == [True, True, True, False, False, False, False, False, False, True]
-    # the fixed threshold must pass 0.6 for the easy group, and then flags all four 0.2s too:
-    # half of each group's points on average against 0.4 per project, which wins
-    review, designs = calibrate.choose_review(probabilities, right, groups, projects, np.zeros(10, bool))
-    assert designs["fixed"]["review_below"] == pytest.approx(0.61)
-    assert designs["fixed"]["flagged_share"] == pytest.approx(0.5)
-    assert designs["per project"]["flagged_share"] == pytest.approx(0.4)
-    assert review == {"review_share": pytest.approx(0.49)}
-    assert designs["per project"]["lowest_caught"] == pytest.approx(0.75)
+def test_caught_per_group_counts_each_groups_wrong_points():
+    flagged = np.array([True, False, True, True, False])
+    right = np.array([False, False, True, False, True])
+    groups = np.array(["a", "a", "a", "b", "b"])
+    assert calibrate.caught_per_group(flagged, right, groups) == {"a": 0.5, "b": 1.0}
 
 
 def test_fit_recovers_a_known_logistic_and_drops_wrong_signs():

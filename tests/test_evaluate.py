@@ -29,8 +29,7 @@ def test_pck_of_a_fixed_prediction_on_three_pairs():
         length = reference_length(pair.reference, pair.target_points, (999, 999))
         errors.append(relative_error(predicted, pair.target_points, length))
     records = PointRecords(np.full(30, "all"), np.repeat([p.category for p in pairs], 10),
-                           np.stack([np.full(30, 9.0), np.concatenate(errors)], axis=1), np.zeros(30), np.zeros((30, 6)),
-                           np.repeat([p.source for p in pairs], 10))
+                           np.stack([np.full(30, 9.0), np.concatenate(errors)], axis=1), np.zeros(30), np.zeros((30, 6)))
     report = summarise(records, pairs)
     # within 5/10/15 px: 3/5/8 of pair 1; within 4/8/12: 2/3/4 of pair 2; within 10/20/30: 2/4/6 of pair 3
     assert report["keypoints"] == 30 and "per_subset" not in report
@@ -70,7 +69,7 @@ def test_semcorr_pck_is_per_subset_and_the_headline_is_their_unweighted_mean():
     categories = np.concatenate([[p.category] * len(o) for p, o in zip(pairs, offsets)])
     error = np.concatenate(errors)
     report = summarise(PointRecords(subsets, categories, np.stack([error + 1, error], 1),
-                                    np.concatenate(nearest), np.zeros((7, 6)), np.full(7, "a.jpg")), pairs)
+                                    np.concatenate(nearest), np.zeros((7, 6))), pairs)
     per_subset = report["per_subset"]
     assert list(per_subset) == ["stanfordextra-sample", "flowweb-pascal-car", "spair71k-test"]
     assert per_subset["stanfordextra-sample"]["pck"] == pytest.approx({"0.05": 1 / 3, "0.10": 2 / 3, "0.15": 1.0})
@@ -177,13 +176,9 @@ def test_evaluate_semcorr_fits_a_calibration_that_result_confidence_uses(tmp_pat
     settings = json.loads(fitted.read_text())
     calibration = settings["confidence"]
     assert settings["schedule"] == [16, 16, 8, 8, 8] and settings["weights"] == "untrained"
-    assert calibration["features"] == list(FEATURES)
-    assert set(report["review_designs"]) == {"fixed", "per project"}
-    picked = [name for name, design in report["review_designs"].items()
-              if {key: design.get(key) for key in calibration if key.startswith("review_")} ==
-              {key: calibration[key] for key in calibration if key.startswith("review_")}]
-    assert len(picked) == 1 and report["confidence"]["flags"] == report["review_designs"][picked[0]]["flags"]
+    assert calibration["features"] == list(FEATURES) and "review_below" in calibration
     assert report["confidence"]["score"] == "calibrated probability"
+    assert report["confidence"]["threshold"] == calibration["review_below"]
     assert set(report["confidence"]["default_caught_per_subset"]) <= set(report["per_subset"])
 
 

@@ -40,8 +40,8 @@ class TransferSettings:
     """Thresholds that flag transferred points for review."""
 
     # below this calibrated confidence the point is flagged low_confidence; default: the shipped
-    # weights' threshold, chosen on semcorr-val to catch 70% of its wrong points
-    # (resources/weights/rtn_lite0.inference.json, "review_below"; rule in MODEL_CARD.md)
+    # weights' threshold, chosen on semcorr-val so that it and the fb flag catch 70% of the wrong
+    # points in every subset (resources/weights/rtn_lite0.inference.json, "review_below"; MODEL_CARD.md)
     min_confidence: float = field(default_factory=shipped_review_threshold)
     max_fb_fraction: float = DEFAULT_MAX_FB_FRACTION  # fb error above this share of the source's longer side: fb_fail
 

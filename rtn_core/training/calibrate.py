@@ -3,10 +3,9 @@
 The calibration is a logistic regression of "right within alpha 0.10" on the standardised
 features, fitted on semcorr-val only, with each subset weighing the same (600 dog pairs would
 otherwise decide it alone); features that come out with the wrong sign are dropped. Review flags
-mark either the points whose probability lies below a fixed threshold (:func:`review_threshold`)
-or, per project, the least likely points that hold a share of its expected wrong points
-(:func:`review_share`); each setting is chosen on semcorr-val to catch CATCH_TARGET of the wrong
-points in every subset (the rule in resources/weights/MODEL_CARD.md).
+mark the points whose probability lies below a threshold chosen on semcorr-val so that they,
+with Label Transfer's forward-backward flag, catch CATCH_TARGET of the wrong points in every
+subset (:func:`review_threshold`; the rule in resources/weights/MODEL_CARD.md).
 """
 from __future__ import annotations
 
@@ -14,14 +13,12 @@ import cv2
 import numpy as np
 
 from ..atomic import write_atomic
-from ..confidence import FEATURES, HIGHER_IS_BETTER, review_flags
+from ..confidence import FEATURES, HIGHER_IS_BETTER
 
 RIGHT_WITHIN = 0.10  # alpha: a match is "right" when within this share of the reference length
 REVIEW_SHARE = 0.20  # worst-first review: the share of points looked at first
 CATCH_TARGET = 0.70  # review flags must catch this share of the wrong points (issue 14's floor)
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)  # the grid review_threshold chooses from
-SHARES = np.round(np.arange(0.05, 0.991, 0.01), 2)  # the grid review_share chooses from
-TIE_SHARE = 0.005  # choose_review: within this share of flagged points, the fixed design wins
 L2 = 1e-3  # ridge on the weights: keeps the fit finite when a feature separates perfectly
 
 
@@ -50,79 +47,21 @@ def fit(features: np.ndarray, right: np.ndarray, groups: np.ndarray) -> dict:
 
 def review_threshold(probabilities: np.ndarray, right: np.ndarray, groups: np.ndarray,
                      also_flagged: np.ndarray | None = None, catch: float = CATCH_TARGET) -> float:
-    """The *fixed* design: the smallest threshold of THRESHOLDS at which the flags (probability
-    below it, or ``also_flagged``: Label Transfer's forward-backward flag) catch at least
-    ``catch`` of the wrong points in every group (semcorr-val's subsets: sets of different
-    difficulty); the largest threshold where none does."""
-    return _smallest_setting(THRESHOLDS, lambda t: probabilities < t, right, groups, also_flagged, catch)
-
-
-def review_share(probabilities: np.ndarray, right: np.ndarray, groups: np.ndarray, projects: np.ndarray,
-                 also_flagged: np.ndarray | None = None, catch: float = CATCH_TARGET) -> float:
-    """The *per project* design: the smallest share of SHARES at which the flags
-    (:func:`project_flags`, or ``also_flagged``) catch at least ``catch`` of the wrong points in
-    every group; the largest share where none does."""
-    return _smallest_setting(SHARES, lambda q: project_flags(probabilities, projects, q), right, groups,
-                             also_flagged, catch)
-
-
-def project_flags(probabilities: np.ndarray, projects: np.ndarray, share: float) -> np.ndarray:
-    """(N,) bool: :func:`confidence.review_flags` within each project (the points that share one
-    source image)."""
-    flagged = np.zeros(len(probabilities), bool)
-    for project in np.unique(projects):
-        rows = projects == project
-        flagged[rows] = review_flags(probabilities[rows], share)
-    return flagged
-
-
-def choose_review(probabilities: np.ndarray, right: np.ndarray, groups: np.ndarray, projects: np.ndarray,
-                  also_flagged: np.ndarray) -> tuple[dict, dict]:
-    """The review flags' design and setting (the eighth session's rule, MODEL_CARD.md): the fixed
-    design at :func:`review_threshold` and the per-project one at :func:`review_share`, each with
-    ``also_flagged``; the one whose flags mark the smaller share of points (mean of the groups)
-    wins, the fixed one within TIE_SHARE. Returns the pick as calibration entries
-    (``review_below`` or ``review_share``) and both designs' figures."""
-    designs = {"fixed": {"review_below": review_threshold(probabilities, right, groups, also_flagged)},
-               "per project": {"review_share": review_share(probabilities, right, groups, projects, also_flagged)}}
-    for setting in designs.values():
-        flagged = flags_of(setting, probabilities, projects) | also_flagged
-        setting.update(flags=describe_flags(setting), lowest_caught=min(caught_per_group(flagged, right, groups).values()),
-                       flagged_share=float(np.mean([flagged[groups == g].mean() for g in np.unique(groups)])))
-    fixed, per_project = designs["fixed"], designs["per project"]
-    pick = per_project if per_project["flagged_share"] < fixed["flagged_share"] - TIE_SHARE else fixed
-    return {key: pick[key] for key in ("review_below", "review_share") if key in pick}, designs
-
-
-def flags_of(calibration: dict, probabilities: np.ndarray, projects: np.ndarray) -> np.ndarray:
-    """(N,) bool review flags by the calibration's design: per project with ``review_share``,
-    else below ``review_below``."""
-    if "review_share" in calibration:
-        return project_flags(probabilities, projects, calibration["review_share"])
-    return probabilities < calibration["review_below"]
-
-
-def describe_flags(calibration: dict) -> str:
-    if "review_share" in calibration:
-        return (f"per project, the least likely points holding {calibration['review_share']:.0%} of its "
-                "expected wrong points")
-    return f"confidence < {calibration['review_below']:.3f}"
+    """The smallest threshold of THRESHOLDS at which the flags (probability below it, or
+    ``also_flagged``: Label Transfer's forward-backward flag) catch at least ``catch`` of the
+    wrong points in every group (semcorr-val's subsets: sets of different difficulty); the
+    largest threshold where none does."""
+    also = np.zeros(len(right), bool) if also_flagged is None else also_flagged
+    for threshold in THRESHOLDS:
+        if min(caught_per_group((probabilities < threshold) | also, right, groups).values()) >= catch:
+            return float(threshold)
+    return float(THRESHOLDS[-1])
 
 
 def caught_per_group(flagged: np.ndarray, right: np.ndarray, groups: np.ndarray) -> dict:
     """{group: share of its wrong points that are flagged}."""
     wrong = ~np.asarray(right, bool)
     return {str(g): float(flagged[(groups == g) & wrong].mean()) for g in dict.fromkeys(groups[wrong])}
-
-
-def _smallest_setting(grid, flags_at, right: np.ndarray, groups: np.ndarray, also_flagged, catch: float) -> float:
-    """The first setting of ``grid`` whose flags, ``flags_at(setting)`` or ``also_flagged``,
-    catch at least ``catch`` of the wrong points of every group; the last setting where none does."""
-    also = np.zeros(len(right), bool) if also_flagged is None else also_flagged
-    for setting in grid:
-        if min(caught_per_group(flags_at(setting) | also, right, groups).values()) >= catch:
-            return float(setting)
-    return float(grid[-1])
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, sample: np.ndarray, penalised: int) -> np.ndarray:

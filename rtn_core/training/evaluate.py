@@ -66,7 +66,6 @@ class PointRecords:
     errors: np.ndarray  # (N, iterations + 1) relative error (units of L) at each iteration
     nearest: np.ndarray  # (N,) relative error of the nearest-neighbour baseline
     features: np.ndarray  # (N, len(confidence.FEATURES)) at the final iteration
-    projects: np.ndarray  # (N,) str: the pair's source image (a Label Transfer project: one source, its targets)
 
 
 def match_pairs(matcher: Matcher, pairs: list[KeypointPair], progress: bool = True) -> PointRecords:
@@ -85,7 +84,7 @@ def match_pairs(matcher: Matcher, pairs: list[KeypointPair], progress: bool = Tr
         rows.append((np.full(len(points), pair.subset or "all"),
                      np.full(len(points), pair.category), errors,
                      relative_error(nearest_neighbour(result, points), truth, length),
-                     point_features(result, points), np.full(len(points), pair.source)))
+                     point_features(result, points)))
     return PointRecords(*(np.concatenate(column) for column in zip(*rows)))
 
 
@@ -105,10 +104,9 @@ def evaluate(matcher: Matcher, pairs: list[KeypointPair], alphas=ALPHAS, progres
     calibration = matcher.calibration
     if fit_confidence:
         calibration = calibrate.fit(records.features, right, records.subsets)
-        review, report["review_designs"] = calibrate.choose_review(
-            probability(records.features, calibration), right, records.subsets, records.projects,
+        calibration["review_below"] = calibrate.review_threshold(
+            probability(records.features, calibration), right, records.subsets,
             fb_fraction(records.features) > DEFAULT_MAX_FB_FRACTION)
-        calibration.update(review)
         report["calibration"] = calibration
     report["confidence"] = confidence_figures(records, right, calibration)
     return report
@@ -144,12 +142,12 @@ def confidence_figures(records: PointRecords, right: np.ndarray, calibration: di
     forward-backward flag (left/right swaps need named keypoints and are not counted), the
     default flags' catch per subset, reliability bins, then each raw feature."""
     score = probability(records.features, calibration) if calibration else records.features[:, 0]
-    flagged = calibrate.flags_of(calibration, score, records.projects) if calibration else None
+    flagged = score < calibration["review_below"] if calibration else None
     fb_flagged = fb_fraction(records.features) > DEFAULT_MAX_FB_FRACTION
     figures = {"score": "calibrated probability" if calibration else "window-softmax peak",
                "right_within": calibrate.RIGHT_WITHIN, **calibrate.review_figures(score, right, flagged, fb_flagged)}
     if flagged is not None:
-        figures["flags"] = calibrate.describe_flags(calibration)
+        figures["threshold"] = calibration["review_below"]
         figures["default_caught_per_subset"] = calibrate.caught_per_group(flagged | fb_flagged, right, records.subsets)
     return {**figures, "reliability": calibrate.reliability_bins(score, right),
             "per_feature_auroc": {name: calibrate.auroc(HIGHER_IS_BETTER[name] * records.features[:, i], right)
@@ -181,16 +179,13 @@ def format_report(report: dict) -> str:
                   f"iteration: {c['points']} points, {c['wrong']} wrong",
                   f"  AUROC {c['auroc']:.3f}; worst-first review finds {c['wrong_found_in_first_20pct']:.1%} "
                   "of the wrong points in its first 20%"]
-        if "flags" in c:
-            lines.append(f"  review flags ({c['flags']}): {c['flagged_share']:.1%} of points "
+        if "threshold" in c:
+            lines.append(f"  review flags (confidence < {c['threshold']:.3f}): {c['flagged_share']:.1%} of points "
                          f"flagged, {c['wrong_caught']:.1%} of wrong points caught")
             lines.append(f"  Label Transfer's default flags (that, or forward-backward error above "
                          f"{DEFAULT_MAX_FB_FRACTION:.0%} of the side): {c['default_flagged_share']:.1%} of points "
                          f"flagged, {c['default_wrong_caught']:.1%} of wrong points caught; per subset: "
                          + ", ".join(f"{name} {value:.1%}" for name, value in c["default_caught_per_subset"].items()))
-        for name, design in report.get("review_designs", {}).items():
-            lines.append(f"  {name} design ({design['flags']}): default flags mark {design['flagged_share']:.1%} "
-                         f"of points (mean of subsets), catch {design['lowest_caught']:.1%} in the lowest subset")
         lines.append("  AUROC of each feature alone: " + ", ".join(
             f"{name} {value:.3f}" for name, value in c["per_feature_auroc"].items()))
     return "\n".join(lines)
