@@ -37,7 +37,6 @@ GEOMETRY_PASSES = 10  # reweighting passes of robust_fit (chosen on semcorr-val,
 # semantic_readout with fixes: a pixel whose match lies farther than this (normalised units) from
 # the overall geometry pinned to the fixes loses its field's prior (chosen on semcorr-val, seventh session)
 GEOMETRY_GATE = 0.2
-GATED_PRIOR = 1.0  # a gated pixel's distance to the fixes' hypotheses weighs this many times the readout's weight
 
 
 # ---------------------------------------------------------------- tensor functions
@@ -204,7 +203,7 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
                                 for hypothesis in anchored_hypotheses(cells, cells[chosen], mutual, *anchors)]).amin(0)
         off_geometry = torch.stack([geometry_residual(cells, cells[c], m.exp(), pins=anchors)
                                     for c, m in zip(chosen, mutual)]) > GEOMETRY_GATE  # (B, n)
-        distance2 = torch.where(off_geometry[..., None], GATED_PRIOR * anchored, torch.minimum(distance2, anchored))
+        distance2 = torch.where(off_geometry[..., None], anchored, torch.minimum(distance2, anchored))
         posterior = score - weight * distance2
         chosen = posterior.argmax(dim=2)
     translation = (cells[chosen] - cells[None]).transpose(1, 2).reshape(batch, 2, height, width)
