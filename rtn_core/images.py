@@ -66,6 +66,19 @@ def load_image(path, max_side: int = MAX_WORKING_SIDE) -> LoadedImage:
     return as_loaded(orient(decoded, header.orientation), path, channels="BGR", max_side=max_side)
 
 
+def looks_like_image(path) -> bool:
+    """Whether the file at ``path`` starts like an image OpenCV decodes (its signature, or a header
+    :func:`read_header` knows): cheap enough for a list of many files; :func:`load_image` still
+    checks the rest when it decodes."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        return False
+    try:
+        return bool(cv2.haveImageReader(path)) or read_header(path).size is not None
+    except (cv2.error, OSError):
+        return False
+
+
 def as_loaded(array: np.ndarray, path: str = "", channels: str = "RGB",
               max_side: int = MAX_WORKING_SIDE) -> LoadedImage:
     """Wrap an in-memory image (any dtype, 1-4 channels, ``channels`` order) as a LoadedImage;

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rtn_core.backbones import WeightsError, build_backbone
-from rtn_core.images import ImageError, load_image
+from rtn_core.images import ImageError, load_image, looks_like_image
 from rtn_core.matcher import Matcher, to_input_tensor
 from rtn_core.weights import load_rtn_weights, save_rtn_weights
 
@@ -81,6 +81,15 @@ def test_non_images_get_a_clear_error(tmp_path, content, message):
         load_image(path)
     with pytest.raises(ImageError, match="no such file"):
         load_image(tmp_path / "missing.jpg")
+
+
+def test_looks_like_image_reads_the_signature_only(tmp_path):
+    cv2.imwrite(str(tmp_path / "ok.png"), np.zeros((4, 5, 3), np.uint8))
+    (tmp_path / "text.jpg").write_text("not an image at all")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "ok.png").read_bytes()[:20])  # starts like a PNG
+    assert looks_like_image(tmp_path / "ok.png") and looks_like_image(tmp_path / "cut.png")
+    assert not looks_like_image(tmp_path / "text.jpg")
+    assert not looks_like_image(tmp_path) and not looks_like_image(tmp_path / "missing.png")
 
 
 def test_paper_backbones_need_a_fitting_weights_file(tmp_path):

@@ -121,9 +121,22 @@ def click(view, pos: QPoint, modifiers=Qt.KeyboardModifier.NoModifier):
     send_mouse(view, QEvent.Type.MouseButtonRelease, pos, Qt.MouseButton.NoButton, modifiers)
 
 
+def test_a_file_that_is_not_an_image_is_not_added_as_a_target(make_window, tmp_path):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture")
+    window = make_window(corrected_project(tmp_path))
+    before = window.strip.paths()
+    window.review.add_targets([str(text), COFFEE])
+    assert window.strip.paths() == before + [COFFEE]
+    assert "notes.jpg" in window.message_bar.text() and "not an image" in window.message_bar.text()
+    window.review.add_targets([str(text)])  # alone: refused, nothing added
+    assert window.strip.paths() == before + [COFFEE]
+
+
 def test_import_transfer_in_the_worker_thumbnails_and_a_corrupt_target(make_window, qtbot, tmp_path, untrained):
     corrupt = tmp_path / "corrupt.jpg"
-    corrupt.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    with open(CAT_B, "rb") as jpeg:
+        corrupt.write_bytes(jpeg.read(300))  # starts like a JPEG, so it is added, but cannot be decoded
     window = make_window(matcher=untrained)
     assert window.files.import_keypoints(os.path.join(LABELS, "chelsea_coco.json"), CAT_A)
     labels = window.project.labels
@@ -247,6 +260,22 @@ def test_arrow_keys_nudge_the_selection_and_accept_marks_reviewed(make_window, q
     worst = project.labels.worst_first()
     assert window.strip.paths() == [p for p in worst if not project.labels.image(p).reviewed] + \
         [p for p in worst if project.labels.image(p).reviewed]
+
+
+def test_enter_in_a_threshold_box_commits_the_threshold_and_accepts_nothing(make_window, qtbot, tmp_path):
+    project = corrected_project(tmp_path)
+    window = make_window(project)
+    wait_shown(qtbot, window)
+    window.activateWindow()
+    box = window.min_confidence
+    box.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is box, timeout=5_000)
+    box.lineEdit().selectAll()
+    QTest.keyClicks(box, "10")
+    QTest.keyClick(box, Qt.Key.Key_Return)
+    assert project.labels.settings.min_confidence == pytest.approx(0.10)
+    assert not project.labels.image(CAT_B).reviewed
+    assert "default" in box.toolTip().lower()
 
 
 def test_clicking_the_source_adds_a_keypoint_renamed_in_the_table(make_window, qtbot, tmp_path):

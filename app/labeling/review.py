@@ -6,6 +6,7 @@ import os
 
 from PySide6.QtWidgets import QFileDialog
 
+from rtn_core.images import looks_like_image
 from rtn_core.labels.keypoints import PENDING, SKIPPED, ImageLabels
 from rtn_core.labels.transfer import expand_targets
 
@@ -123,8 +124,14 @@ class ReviewNavigation:
         paths = expand_targets(entries, window.project.labels.source.image)
         known = {im.image for im in window.project.labels.images}
         fresh = [p for p in paths if p not in known]
+        refused = [p for p in fresh if not os.path.isdir(p) and not looks_like_image(p)]
+        fresh = [p for p in fresh if p not in refused]
+        if refused:
+            window.show_error("Not added, not an image this app can read: "
+                              + ", ".join(os.path.basename(p) for p in refused))
         if not fresh:
-            window.status_text.setText("No new target images.")
+            if not refused:
+                window.status_text.setText("No new target images.")
             return
         window.edit(lambda p: p.add_targets(fresh))
         if self.current is None or self.current not in known:
