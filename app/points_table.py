@@ -47,7 +47,7 @@ class PointsTableModel(QStandardItemModel):
         for index, (row, shown) in enumerate(zip(rows, self._shown)):
             for column, (text, old) in enumerate(zip(row, shown)):
                 if text != old:
-                    self.item(index, column).setText(text)
+                    _show(self.item(index, column), text)
         for row in rows[len(self._shown):]:
             self.appendRow([_cell(text, name=column == 0) for column, text in enumerate(row)])
         self._writing = False
@@ -73,11 +73,18 @@ def _row_texts(point: Point) -> list[str]:
 
 def _cell(text: str, name: bool = False) -> QStandardItem:
     """A cell: the name (editable, read from the left) or a number (right-aligned, digits line up)."""
-    item = QStandardItem(text)
+    item = QStandardItem()
+    _show(item, text)
     item.setEditable(name)
     item.setTextAlignment((Qt.AlignmentFlag.AlignLeft if name else Qt.AlignmentFlag.AlignRight)
                           | Qt.AlignmentFlag.AlignVCenter)
     return item
+
+
+def _show(item: QStandardItem, text: str) -> None:
+    """Set a cell's text; a score not shown yet says why when hovered."""
+    item.setText(text)
+    item.setToolTip(FINAL_ONLY if text == NO_SCORE else "")
 
 
 class PointsTable(QTableView):

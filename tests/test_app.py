@@ -151,10 +151,12 @@ def test_click_places_target_marker_where_the_result_maps_it(window, qtbot):
     assert point.confidence is None and window.table.model().item(0, conf_column).text() == NO_SCORE
     assert markers.markers[point.id]._shown[2] == point.name  # the caption has no score either
     assert "final match" in window.table.model().horizontalHeaderItem(conf_column).toolTip()
+    assert "last iteration only" in window.table.model().item(0, conf_column).toolTip()  # the dash says why
     window.playback.step(window.run.result.last)
     window.table.sync()
     assert point.confidence == pytest.approx(window.run.result.confidence([point.source])[0], abs=1e-6)
     assert window.table.model().item(0, conf_column).text() == score_text(point.confidence)
+    assert window.table.model().item(0, conf_column).toolTip() == ""
 
 
 def test_hover_previews_the_match(window):

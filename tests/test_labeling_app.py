@@ -133,6 +133,17 @@ def test_a_file_that_is_not_an_image_is_not_added_as_a_target(make_window, tmp_p
     assert window.strip.paths() == before + [COFFEE]
 
 
+def test_export_suggests_a_file_named_after_the_source(make_window, tmp_path, monkeypatch):
+    window = make_window(corrected_project(tmp_path))
+    suggested = []
+    monkeypatch.setattr(window.files, "choose_save", lambda title, name, filters, folder_only=False:
+                        suggested.append(name) or "")  # the dialog cancelled
+    window.files.export_dialog("csv")
+    window.files.export_dialog("coco")
+    source = os.path.splitext(os.path.basename(window.project.labels.source.image))[0]
+    assert suggested == [f"{source}-keypoints.csv", f"{source}-keypoints-coco.json"]
+
+
 def test_import_transfer_in_the_worker_thumbnails_and_a_corrupt_target(make_window, qtbot, tmp_path, untrained):
     corrupt = tmp_path / "corrupt.jpg"
     with open(CAT_B, "rb") as jpeg:
@@ -468,6 +479,9 @@ def test_every_session_left_behind_is_offered_and_a_clean_close_leaves_none(make
     assert clean.files.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)  # both kept for later
     assert asked[-1][2] == ("Recover the newest", "Discard them all", "Keep them for later")
     assert asked[-1][1].count("• cat-chelsea.png: 5 keypoints, 0 targets, autosaved ") == 2
+    questions = len(asked)
+    assert clean.files.import_keypoints(os.path.join(LABELS, "chelsea.csv"), CAT_A)  # kept: not asked again
+    assert len(asked) == questions
     clean.project.move_points(CAT_A, ["nose"], 1, 1)
     clean.files.autosave()
     clean.project.undo()

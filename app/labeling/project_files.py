@@ -40,6 +40,7 @@ class ProjectFiles:
         self.autosave_timer = QTimer(window, interval=autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
+        self.kept_for_later: set[str] = set()  # autosaves the user chose to keep: not asked about again
 
     def recoverable(self) -> list[str]:
         """Autosaves of never-saved sessions that ended without saving (crash, kill), newest first;
@@ -66,8 +67,9 @@ class ProjectFiles:
 
     def _new_project(self, labels) -> bool:
         """Show a new unsaved project; first offer back what sessions that were never saved left behind
-        (the newest can be recovered instead; closing the question keeps them all for later)."""
-        left = self.recoverable()
+        (the newest can be recovered instead; closing the question keeps them all for later, and
+        this window does not ask about the kept ones again: File > Recover Unsaved Session has them)."""
+        left = [path for path in self.recoverable() if path not in self.kept_for_later]
         if left:
             one = len(left) == 1
             recover, discard, keep = (("Recover it", "Discard it", "Keep it for later") if one else
@@ -85,6 +87,8 @@ class ProjectFiles:
             if choice == discard:
                 for path in left:
                     discard_orphaned(path)
+            else:
+                self.kept_for_later.update(left)
         self.window.set_project(Project.untitled(labels, self.autosave_dir))
         return True
 
@@ -167,7 +171,8 @@ class ProjectFiles:
         if not self._new_project(labels.add_targets([target])):
             return False
         self.window.status_text.setText(f"The sample cat: {len(labels.names)} keypoints. Transfer them to the "
-                                        "other photo with Ctrl+R, then review with A (accept) and [ ] (move).")
+                                        "other photo with Ctrl+R, then review with A (accept) and [ / ] "
+                                        "(previous / next target).")
         return True
 
     def open_dropped_source(self, path: str) -> None:
@@ -310,7 +315,9 @@ class ProjectFiles:
         if FORMATS[format_name].writes_folder:
             path = self.choose_save(f"Export {format_name}: folder for the files", "", "", folder_only=True)
         else:
+            stem = os.path.splitext(os.path.basename(self.window.project.labels.source.image))[0]
+            named = "" if format_name == "csv" else f"-{format_name}"  # the suffix names the csv already
             path = self.choose_save(f"Export {FORMATS[format_name].description}",
-                                    f"keypoints-{format_name}{EXPORT_SUFFIX[format_name]}", "All files (*)")
+                                    f"{stem}-keypoints{named}{EXPORT_SUFFIX[format_name]}", "All files (*)")
         if path:
             self.export(format_name, path, reviewed_only)
