@@ -182,10 +182,13 @@ def format_report(report: dict) -> str:
         if "threshold" in c:
             lines.append(f"  review flags (confidence < {c['threshold']:.3f}): {c['flagged_share']:.1%} of points "
                          f"flagged, {c['wrong_caught']:.1%} of wrong points caught")
+            per_subset = c["default_caught_per_subset"]
             lines.append(f"  Label Transfer's default flags (that, or forward-backward error above "
                          f"{DEFAULT_MAX_FB_FRACTION:.0%} of the side): {c['default_flagged_share']:.1%} of points "
-                         f"flagged, {c['default_wrong_caught']:.1%} of wrong points caught; per subset: "
-                         + ", ".join(f"{name} {value:.1%}" for name, value in c["default_caught_per_subset"].items()))
+                         f"flagged, {c['default_wrong_caught']:.1%} of wrong points caught"
+                         + ("; caught per subset: " + ", ".join(f"{name} {value:.1%}"
+                                                                for name, value in per_subset.items())
+                            if len(per_subset) > 1 else ""))
         lines.append("  AUROC of each feature alone: " + ", ".join(
             f"{name} {value:.3f}" for name, value in c["per_feature_auroc"].items()))
     return "\n".join(lines)
