@@ -137,7 +137,7 @@ class LabelingWindow(QMainWindow):
             box.valueChanged.connect(self._on_thresholds)
         form = QFormLayout()
         form.addRow("Min. confidence", self.min_confidence)
-        form.addRow("Max. fb error (fraction)", self.max_fb)
+        form.addRow("Max. fb error (share of side)", self.max_fb)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
