@@ -107,7 +107,8 @@ def review_figures(scores: np.ndarray, right: np.ndarray, flagged: np.ndarray | 
     figures = {"points": int(len(scores)), "wrong": int(wrong.sum()), "auroc": auroc(scores, right),
                "wrong_found_in_first_20pct": float(wrong[first].sum() / max(wrong.sum(), 1))}
     if flagged is not None:
-        figures.update(flagged_share=float(flagged.mean()), wrong_caught=float(flagged[wrong].sum() / max(wrong.sum(), 1)))
+        figures.update(flagged_share=float(flagged.mean()),
+                       wrong_caught=float(flagged[wrong].sum() / max(wrong.sum(), 1)))
         if also_flagged is not None:
             flagged = flagged | also_flagged
             figures.update(default_flagged_share=float(flagged.mean()),
