@@ -5,22 +5,30 @@
 # Before (here):  python tools/make_gpu_pack.py            # training photos at 256 px, ~31 MB
 # On the machine: the device tool's run with carry ["runs/gpu-pack"] and timeout_s 600:
 #                 bash bench/gpu_run.sh
-# The limits add up to about 9 minutes, so with the machine's start the whole call stays inside
-# 15 minutes of device time. RESUME=1 continues runs/gpu from its last checkpoint (carry runs/gpu
-# too, if the working tree stays under 64 MiB).
-# What comes back ($OUT, at most 8 files of 16 MiB): log.txt (the benchmark table too), train-log.jsonl and
-# the last checkpoint cut into 15 MB parts (rejoin: cat NAME.part-* > NAME).
+# The whole script ends within BUDGET seconds (default 540): each step gets its own limit or what
+# is left, the training whatever the steps before it left (less a minute to write back), so with
+# the machine's start the call stays inside 15 minutes of device time. A training stopped by its
+# limit writes a checkpoint at the step it reached. RESUME=1 continues runs/gpu from it (carry
+# runs/gpu too, if the working tree stays under 64 MiB).
+# What comes back ($OUT, at most 8 files of 16 MiB): log.txt (the benchmark table too),
+# train-log.jsonl, and the last checkpoint and the one nearest half its steps, each cut into 15 MB
+# parts (rejoin: cat NAME.part-* > NAME).
 set -u -o pipefail
 OUT="${OUT:-runs/gpu-out}"
 PY="${PYTHON:-python3}"
 PACK=runs/gpu-pack
 RUN=runs/gpu
 mkdir -p "$OUT" "$RUN"
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PACK/site${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=20 PYTHONPATH="$PACK/site${PYTHONPATH:+:$PYTHONPATH}"
 
-step() {  # step NAME SECONDS COMMAND...: run it under a time limit, log how it ended
+BUDGET="${BUDGET:-540}"
+
+step() {  # step NAME SECONDS COMMAND...: run it under that limit or the budget left, log how it ended
     local name=$1 limit=$2 start=$SECONDS
     shift 2
+    local left=$((BUDGET - SECONDS))
+    [ "$limit" -gt "$left" ] && limit=$left
+    [ "$limit" -le 0 ] && { echo "== $name: skipped, no time left"; return; }
     echo "== $name (limit ${limit} s): $*"
     timeout --signal=INT --kill-after=20 "$limit" "$@"
     echo "== $name: exit $? after $((SECONDS - start)) s"
@@ -31,14 +39,20 @@ step() {  # step NAME SECONDS COMMAND...: run it under a time limit, log how it 
     [ -d "$PACK/imagenet-sample" ] || echo "no $PACK: run tools/make_gpu_pack.py here and carry it"
     step lite0 60 "$PY" tools/make_gpu_pack.py --gpu-side --out "$PACK"
     step tests 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_model.py tests/test_correlation.py
-    step bench 90 "$PY" bench/bench_model.py --device cuda --sizes 256 320
-    step train "${TRAIN_SECONDS:-300}" "$PY" main.py train --config configs/gpu.toml --stage synthetic \
-        --init resources/weights/rtn_lite0.safetensors --out "$RUN" --device cuda ${RESUME:+--resume}
+    step bench 90 "$PY" bench/bench_model.py --device "${DEVICE:-cuda}" --sizes 256 320
+    step train $((BUDGET - SECONDS - 60)) "$PY" main.py train --config configs/gpu.toml --stage synthetic \
+        --init resources/weights/rtn_lite0.safetensors --out "$RUN" --device "${DEVICE:-cuda}" ${RESUME:+--resume}
 } 2>&1 | tee "$OUT/log.txt"
 
 [ -f "$RUN/log.jsonl" ] && cp "$RUN/log.jsonl" "$OUT/train-log.jsonl"
-last=$(ls "$RUN"/synthetic.safetensors "$RUN"/synthetic_step*.safetensors 2>/dev/null | sort | tail -1)
+checkpoints=$(ls "$RUN"/synthetic_step*.safetensors 2>/dev/null | sort)
+last=$(echo "$checkpoints" | tail -1)
 if [ -n "$last" ]; then
-    split -b 15m "$last" "$OUT/$(basename "$last").part-"
-    echo "weights: $last -> $OUT/$(basename "$last").part-*" | tee -a "$OUT/log.txt"
+    half=$(( 10#$(basename "$last" .safetensors | tr -dc 0-9) / 2 ))
+    middle=$(for c in $checkpoints; do n=$(( 10#$(basename "$c" .safetensors | tr -dc 0-9) )); \
+        echo "$(( n > half ? n - half : half - n )) $c"; done | sort -n | head -1 | cut -d' ' -f2)
+    for c in $(echo "$last $middle" | tr ' ' '\n' | sort -u); do
+        split -b 15m "$c" "$OUT/$(basename "$c").part-"
+        echo "weights: $c -> $OUT/$(basename "$c").part-*" | tee -a "$OUT/log.txt"
+    done
 fi

@@ -132,6 +132,46 @@ def test_stages_checkpoint_and_resume(tiny_data, capsys):
     assert all(torch.equal(final[k], v) for k, v in again.model.state_dict().items())
 
 
+def test_a_batch_drawn_side_by_side_equals_its_samples_drawn_in_turn(tiny_data):
+    config, out = tiny_data
+    trainer = Trainer(config, str(out), torch.device("cpu"))
+    seeds = [[1, 0, 5, i] for i in range(6)]
+    source, target, warps = trainer.synthetic_batch([np.random.default_rng(s) for s in seeds], 6,
+                                                    trainer.synthetic_train)
+    for i, seed in enumerate(seeds):
+        one_source, one_target, one_warp = trainer._synthetic_sample(np.random.default_rng(seed), trainer.synthetic_train)
+        assert torch.equal(source[i], trainer._tensor([one_source])[0])
+        assert torch.equal(target[i], trainer._tensor([one_target])[0])
+        assert np.array_equal(warps[i].matrix, one_warp.matrix)
+    assert not torch.equal(source[0], source[1])  # the seeds differ, so do the samples
+
+
+def test_an_interrupted_stage_keeps_its_last_step_and_resumes_from_it(tiny_data, capsys):
+    config, out = tiny_data
+    config["synthetic"].update(steps=4, checkpoint_every=10)  # no regular checkpoint before the end
+    trainer = Trainer(config, str(out), torch.device("cpu"))
+    calls = {"n": 0}
+    loss = trainer.synthetic_loss
+
+    def stopped_at_the_third_step(rng, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # what bench/gpu_run.sh's time limit sends
+        return loss(rng, batch)
+
+    trainer.synthetic_loss = stopped_at_the_third_step
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run_stage("synthetic")
+    assert "synthetic_step000002.safetensors" in os.listdir(out)
+    interrupted = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    again = Trainer(config, str(out), torch.device("cpu"))
+    again.run_stage("synthetic", resume=True)
+    assert "stopped at step 2" in capsys.readouterr().out and os.path.isfile(out / "synthetic.safetensors")
+    resumed = torch.load(out / "synthetic_state.pt", weights_only=False)
+    assert resumed["step"] == 4
+    assert any(not torch.equal(interrupted[k], v) for k, v in again.model.state_dict().items())
+
+
 def test_weak_pairs_stay_within_a_group(tiny_data):
     config, out = tiny_data
     trainer = Trainer(config, str(out), torch.device("cpu"))

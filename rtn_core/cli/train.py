@@ -33,7 +33,10 @@ def run(args) -> int:
         previous = os.path.join(out, f"{STAGES[STAGES.index(stage) - 1]}.safetensors")
         if init is None and stage == "weak" and os.path.isfile(previous):
             init = previous
-        trainer.run_stage(stage, init=init, resume=args.resume)
+        try:
+            trainer.run_stage(stage, init=init, resume=args.resume)
+        except KeyboardInterrupt:  # run_stage has written a checkpoint at the step it reached
+            return 130
         init = None
     if launched:
         distributed.stop()

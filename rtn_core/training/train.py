@@ -20,6 +20,7 @@ import math
 import os
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -65,6 +66,7 @@ class Trainer:
                          schedule=tuple(model_cfg.get("schedule", DEFAULT_SCHEDULE))).to(device)
         self.size = model_cfg.get("input_size", 256)
         self.store = ImageStore(self.size)
+        self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="warps")
         self.tap_cache: dict = {}
         imagenet = list_images(config["data"]["imagenet"])
         self.synthetic_train = [p for i, p in enumerate(imagenet) if i % HOLD_OUT_EVERY]
@@ -109,30 +111,36 @@ class Trainer:
         self.model.backbone.eval()  # batch-norm statistics of the pretrained trunk stay as they are
         bar = tqdm(range(start, steps), initial=start, total=steps, desc=stage, unit="step", dynamic_ncols=True,
                    disable=rank != 0)
-        running, began = None, time.time()
-        for step in bar:
-            for group in optimiser.param_groups:
-                group["lr"] = group["initial_lr"] * learning_rate_scale(step, steps, warmup)
-            rngs = [np.random.default_rng([self.seed, STAGES.index(stage), step, i]) for i in share]
-            torch.manual_seed(self.seed * 1_000_003 + step)
-            loss = loss_fn(rngs, len(rngs))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.get("clip", 1.0))
-            optimiser.step()
-            value = distributed.average(loss.item())
-            running = value if running is None else 0.95 * running + 0.05 * value
-            bar.set_postfix(loss=f"{running:.4f}")
-            done = step + 1
-            if (done % cfg["checkpoint_every"] == 0 or done == steps) and rank == 0:
+        running, began, done = None, time.time(), start
+        try:
+            for step in bar:
+                for group in optimiser.param_groups:
+                    group["lr"] = group["initial_lr"] * learning_rate_scale(step, steps, warmup)
+                rngs = [np.random.default_rng([self.seed, STAGES.index(stage), step, i]) for i in share]
+                torch.manual_seed(self.seed * 1_000_003 + step)
+                loss = loss_fn(rngs, len(rngs))
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.get("clip", 1.0))
+                optimiser.step()
+                done = step + 1
+                value = distributed.average(loss.item())
+                running = value if running is None else 0.95 * running + 0.05 * value
+                bar.set_postfix(loss=f"{running:.4f}")
+                if (done % cfg["checkpoint_every"] == 0 or done == steps) and rank == 0:
+                    self._checkpoint(stage, done, optimiser, state_path)
+                    record = {"stage": stage, "step": done, "loss": running, "step_loss": value, "processes": world,
+                              "steps_per_s": (done - start) / (time.time() - began),
+                              **self.validate(stage)}
+                    self._log(record)
+                    bar.write(json.dumps(record))
+                    self.model.train()
+                    self.model.backbone.eval()
+        except KeyboardInterrupt:  # a time limit (bench/gpu_run.sh) or Ctrl+C: keep what was learned
+            if rank == 0 and done > start:
                 self._checkpoint(stage, done, optimiser, state_path)
-                record = {"stage": stage, "step": done, "loss": running, "step_loss": value, "processes": world,
-                          "steps_per_s": (done - start) / (time.time() - began),
-                          **self.validate(stage)}
-                self._log(record)
-                bar.write(json.dumps(record))
-                self.model.train()
-                self.model.backbone.eval()
+                print(f"{stage}: stopped at step {done}, checkpoint written; continue with --resume")
+            raise
         bar.close()
         if rank == 0:
             save_rtn_weights(self.model, os.path.join(self.out, f"{stage}.safetensors"),
@@ -176,18 +184,24 @@ class Trainer:
 
     def synthetic_batch(self, rng, batch: int, paths: list[str]):
         """(source, target) image tensors, ground-truth warps; the source side is jittered.
-        ``rng``: one generator for the whole batch, or a list of one per sample."""
-        sources, targets, warps = [], [], []
-        for rng in _per_sample(rng, batch):
-            image = None
-            while image is None:
-                image = self.store.get(paths[rng.integers(len(paths))])
-            warp = synthetic.random_warp(rng, self.warp_params)
-            source, _ = synthetic.warp_image(image, warp)
-            sources.append(synthetic.photometric_jitter(source, rng))
-            targets.append(image)
-            warps.append(warp)
-        return self._tensor(sources), self._tensor(targets), warps
+        ``rng``: one generator for the whole batch (samples drawn in turn), or a list of one per
+        sample (samples drawn side by side on ``self.pool``: the warp's resampling, not the GPU,
+        sets a step's pace, and OpenCV and NumPy release the GIL while they work)."""
+        if isinstance(rng, list):
+            samples = list(self.pool.map(lambda one: self._synthetic_sample(one, paths), rng))
+        else:
+            samples = [self._synthetic_sample(rng, paths) for _ in range(batch)]
+        sources, targets, warps = zip(*samples)
+        return self._tensor(sources), self._tensor(targets), list(warps)
+
+    def _synthetic_sample(self, rng, paths: list[str]):
+        """One (jittered source, target, warp), all drawn from ``rng``."""
+        image = None
+        while image is None:
+            image = self.store.get(paths[rng.integers(len(paths))])
+        warp = synthetic.random_warp(rng, self.warp_params)
+        source, _ = synthetic.warp_image(image, warp)
+        return synthetic.photometric_jitter(source, rng), image, warp
 
     def _tensor(self, images) -> torch.Tensor:
         return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
