@@ -11,8 +11,8 @@
 # limit writes a checkpoint at the step it reached. RESUME=1 continues runs/gpu from it (carry
 # runs/gpu too, if the working tree stays under 64 MiB).
 # What comes back ($OUT, at most 8 files of 16 MiB): log.txt (the benchmark table too),
-# train-log.jsonl, and the last checkpoint and the one nearest half its steps, each cut into 15 MB
-# parts (rejoin: cat NAME.part-* > NAME).
+# train-log.jsonl, and three checkpoints (below), each cut into 15 MB parts (rejoin:
+# cat NAME.part-* > NAME).
 set -u -o pipefail
 OUT="${OUT:-runs/gpu-out}"
 PY="${PYTHON:-python3}"
@@ -45,13 +45,13 @@ step() {  # step NAME SECONDS COMMAND...: run it under that limit or the budget 
 } 2>&1 | tee "$OUT/log.txt"
 
 [ -f "$RUN/log.jsonl" ] && cp "$RUN/log.jsonl" "$OUT/train-log.jsonl"
-checkpoints=$(ls "$RUN"/synthetic_step*.safetensors 2>/dev/null | sort)
-last=$(echo "$checkpoints" | tail -1)
-if [ -n "$last" ]; then
-    half=$(( 10#$(basename "$last" .safetensors | tr -dc 0-9) / 2 ))
-    middle=$(for c in $checkpoints; do n=$(( 10#$(basename "$c" .safetensors | tr -dc 0-9) )); \
-        echo "$(( n > half ? n - half : half - n )) $c"; done | sort -n | head -1 | cut -d' ' -f2)
-    for c in $(echo "$last $middle" | tr ' ' '\n' | sort -u); do
+# three checkpoints come back (6 parts + 2 logs = the 8 files allowed): the last, and those a third
+# and two thirds of the way through the list (a later checkpoint has scored lower on semcorr-val)
+checkpoints=($(ls "$RUN"/synthetic_step*.safetensors 2>/dev/null | sort))
+count=${#checkpoints[@]}
+if [ "$count" -gt 0 ]; then
+    for i in $(printf '%s\n' $(( (count - 1) / 3 )) $(( 2 * (count - 1) / 3 )) $(( count - 1 )) | sort -un); do
+        c=${checkpoints[$i]}
         split -b 15m "$c" "$OUT/$(basename "$c").part-"
         echo "weights: $c -> $OUT/$(basename "$c").part-*" | tee -a "$OUT/log.txt"
     done

