@@ -36,13 +36,18 @@ from . import coords
 # cell (high where the point's cell and its match's prefer each other) and the entropy of the
 # readout's posterior over the target (low where one place clearly wins); geometry: log distance of
 # the match from a robust quadratic map of all the readout's matches (``model.geometry_residual``:
-# the object's overall geometry disagrees with it); NaN off a readout.
+# the object's overall geometry disagrees with it); NaN off a readout; crowding: log of the
+# smallest ratio, over the other points scored with it, of the distance between the two matches
+# to the distance between the two points (each as a share of its image's longer side: two points
+# matched onto one spot are not both right; ninth session); NaN for a lone point, so a point's
+# score can change when others are added beside it.
 FEATURES = ("peak", "step1", "step2", "cosine", "margin", "cycle", "nearest", "logdet", "rough", "motion", "outside",
-            "fb", "mutual", "entropy", "geometry")
+            "fb", "mutual", "entropy", "geometry", "crowding")
 HIGHER_IS_BETTER = {"peak": 1, "step1": -1, "step2": -1, "cosine": 1, "margin": -1, "cycle": -1,
                     "nearest": -1, "logdet": -1, "rough": -1, "motion": -1, "outside": -1, "fb": -1,
-                    "mutual": 1, "entropy": -1, "geometry": -1}  # signs, to measure each alone
+                    "mutual": 1, "entropy": -1, "geometry": -1, "crowding": 1}  # signs, to measure each alone
 LOG_FLOOR = 0.01  # distances are in units of the image's longer side; log(d + floor)
+CROWDING_FLOOR = 0.001  # the crowding ratio's floors (as screened on semcorr-val, MODEL_CARD ninth session)
 
 
 def settings_path(weights: str) -> str:
@@ -78,10 +83,25 @@ def point_features(result, points, iteration: int = -1) -> np.ndarray:
     columns.append(_forward_backward(result, pts, matches[0]))
     certainty = result.iterations[k].certainty
     if certainty is None:
-        return np.stack(columns + [np.full(len(pts), np.nan)] * 3, axis=1).astype(np.float64)
-    mutual, entropy, geometry = sample_map(certainty, pts, result.source_size).numpy().T
-    columns += [mutual, entropy, np.log(geometry / 2.0 + LOG_FLOOR)]  # normalised units: 2 = the side
+        columns += [np.full(len(pts), np.nan)] * 3
+    else:
+        mutual, entropy, geometry = sample_map(certainty, pts, result.source_size).numpy().T
+        columns += [mutual, entropy, np.log(geometry / 2.0 + LOG_FLOOR)]  # normalised units: 2 = the side
+    columns.append(_crowding(result, pts, matches[0]))
     return np.stack(columns, axis=1).astype(np.float64)
+
+
+def _crowding(result, pts: np.ndarray, matches: np.ndarray) -> np.ndarray:
+    """The crowding feature (FEATURES, above) of each point among the points scored with it."""
+    if len(pts) < 2:
+        return np.full(len(pts), np.nan)
+    source = pts / float(max(result.source_size))
+    target = matches / float(max(result.target_size))
+    apart = np.linalg.norm(source[:, None] - source[None], axis=2)
+    together = np.linalg.norm(target[:, None] - target[None], axis=2)
+    ratio = together / (apart + CROWDING_FLOOR)
+    np.fill_diagonal(ratio, np.inf)
+    return np.log(ratio.min(axis=1) + CROWDING_FLOOR)
 
 
 def _feature_columns(result, pts: np.ndarray, matches: np.ndarray) -> list:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rtn_core.confidence import FEATURES, LOG_FLOOR, fb_fraction, point_features, probability
+from rtn_core.confidence import CROWDING_FLOOR, FEATURES, LOG_FLOOR, fb_fraction, point_features, probability
 from rtn_core.model import identity_field
 from rtn_core.result import CorrespondenceResult, Iteration
 from rtn_core.training import calibrate
@@ -35,10 +35,23 @@ def _result(shifts, calibration=None, back=None):
 def test_features_of_a_settled_match_onto_the_same_cell():
     features = point_features(_result([0.0, 0.0, 0.0]), [[7.5, 7.5], [39.5, 23.5]])  # cell centres (16 px cells)
     settled = np.log(LOG_FLOOR)
-    # peak, step1, step2, cosine, margin, cycle, nearest, logdet, rough, motion, outside, fb, mutual, entropy, geometry
+    apart = np.hypot(32, 16) / 64  # the two points, and their matches, as a share of the side
+    rigid = np.log(apart / (apart + CROWDING_FLOOR) + CROWDING_FLOOR)
+    # peak, step1, step2, cosine, margin, cycle, nearest, logdet, rough, motion, outside, fb, mutual, entropy,
+    # geometry, crowding
     assert features == pytest.approx(np.array([[0.75, settled, settled, 1.0, 0.0, settled, settled,
-                                                0.0, settled, settled, 0.0, np.nan, np.nan, np.nan, np.nan]] * 2), abs=1e-5,
-                                     nan_ok=True)  # no backward field, no readout
+                                                0.0, settled, settled, 0.0, np.nan, np.nan, np.nan, np.nan, rigid]] * 2),
+                                     abs=1e-5, nan_ok=True)  # no backward field, no readout
+
+
+def test_crowding_marks_two_points_matched_onto_one_spot():
+    result = _result([0.0, 0.0])
+    result.iterations[-1].field[4, 0, 0] += 0.5  # cell (0, 0) now lands one cell right, on cell (0, 1)'s match
+    crowding = point_features(result, [[7.5, 7.5], [23.5, 7.5], [55.5, 55.5]])[:, FEATURES.index("crowding")]
+    assert crowding[:2] == pytest.approx([np.log(CROWDING_FLOOR)] * 2)  # same spot: distance ratio 0
+    to_first = np.hypot(32, 48) / 64 / (np.hypot(48, 48) / 64 + CROWDING_FLOOR)  # its match is nearer A's than C is to A
+    assert crowding[2] == pytest.approx(np.log(to_first + CROWDING_FLOOR))
+    assert np.isnan(point_features(result, [[55.5, 55.5]])[0, FEATURES.index("crowding")])  # a lone point: no crowding
 
 
 def test_features_of_a_moving_match_onto_another_cell():
