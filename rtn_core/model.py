@@ -42,6 +42,7 @@ GEOMETRY_GATE = 0.2
 # to EXCLUSION (score units) more (0: off; screened on semcorr-val, tenth session)
 EXCLUSION = 0.0
 EXCLUSION_RATIO = 0.3
+EXCLUSION_GATED = False  # only for the pixels the geometry gate frees (screen candidate)
 
 
 # ---------------------------------------------------------------- tensor functions
@@ -209,7 +210,10 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
         off_geometry = torch.stack([geometry_residual(cells, cells[c], m.exp(), pins=anchors)
                                     for c, m in zip(chosen, mutual)]) > GEOMETRY_GATE  # (B, n)
         distance2 = torch.where(off_geometry[..., None], anchored, torch.minimum(distance2, anchored))
-        posterior = score - weight * distance2 - EXCLUSION * taken_targets(cells, *anchors)
+        taken = taken_targets(cells, *anchors)
+        if EXCLUSION_GATED:
+            taken = taken * off_geometry[..., None]
+        posterior = score - weight * distance2 - EXCLUSION * taken
         chosen = posterior.argmax(dim=2)
     translation = (cells[chosen] - cells[None]).transpose(1, 2).reshape(batch, 2, height, width)
     mutual = score.gather(2, chosen[..., None])[..., 0] / SOFTMAX_TEMPERATURE
