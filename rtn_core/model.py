@@ -37,12 +37,11 @@ GEOMETRY_PASSES = 10  # reweighting passes of robust_fit (chosen on semcorr-val,
 # semantic_readout with fixes: a pixel whose match lies farther than this (normalised units) from
 # the overall geometry pinned to the fixes loses its field's prior (chosen on semcorr-val, seventh session)
 GEOMETRY_GATE = 0.2
-# semantic_readout with fixes: a fix's target is taken, so a pixel p may match near it only as near as
-# its distance from the fix's source allows: cells c with |c - t| < EXCLUSION_RATIO |p - s| cost up
-# to EXCLUSION (score units) more (0: off; screened on semcorr-val, tenth session)
-EXCLUSION = 0.0
-EXCLUSION_RATIO = 0.3
-EXCLUSION_GATED = False  # only for the pixels the geometry gate frees (screen candidate)
+# semantic_readout with fixes: a fix's target is taken, so a pixel the gate frees may match near it
+# only as near as its distance from the fix's source allows: cells c with |c - t| < EXCLUSION_RATIO
+# |p - s| cost up to EXCLUSION more (score units; chosen on semcorr-val, tenth session)
+EXCLUSION = 0.3
+EXCLUSION_RATIO = 0.6
 
 
 # ---------------------------------------------------------------- tensor functions
@@ -184,7 +183,8 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
     correction reaches the pixels whose features agree with it, not only its neighbours (chosen
     on semcorr-val, MODEL_CARD.md sixth session). A pixel whose match the overall geometry pinned
     to the fixes disagrees with (:func:`geometry_residual` above GEOMETRY_GATE) keeps only the
-    fixes' hypotheses: its own match was probably wrong (seventh session).
+    fixes' hypotheses: its own match was probably wrong (seventh session); it also may not land on
+    a fix's target unless it lies near the fix's source (:func:`taken_targets`; tenth session).
 
     Returns the field and its certainty, (B, 3, H, W): the log dual-softmax probability of each
     pixel's chosen cell (score / temperature: near 0 for a mutual match), the entropy of the
@@ -210,10 +210,7 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
         off_geometry = torch.stack([geometry_residual(cells, cells[c], m.exp(), pins=anchors)
                                     for c, m in zip(chosen, mutual)]) > GEOMETRY_GATE  # (B, n)
         distance2 = torch.where(off_geometry[..., None], anchored, torch.minimum(distance2, anchored))
-        taken = taken_targets(cells, *anchors)
-        if EXCLUSION_GATED:
-            taken = taken * off_geometry[..., None]
-        posterior = score - weight * distance2 - EXCLUSION * taken
+        posterior = score - weight * distance2 - EXCLUSION * taken_targets(cells, *anchors, off_geometry)
         chosen = posterior.argmax(dim=2)
     translation = (cells[chosen] - cells[None]).transpose(1, 2).reshape(batch, 2, height, width)
     mutual = score.gather(2, chosen[..., None])[..., 0] / SOFTMAX_TEMPERATURE
@@ -246,16 +243,18 @@ def anchored_hypotheses(cells: torch.Tensor, matches: torch.Tensor, mutual: torc
     return hypotheses
 
 
-def taken_targets(cells: torch.Tensor, source_n: torch.Tensor, target_n: torch.Tensor) -> torch.Tensor:
-    """(n, n) how far each source cell p matching target cell c would crowd a fix (s, t): 1 at c = t
-    for p away from s, falling to 0 where |c - t| reaches EXCLUSION_RATIO |p - s|; the largest over
-    the fixes. A fix's own neighbours may match near its target, a distant pixel may not (two parts
-    are not one spot; the confidence's crowding feature says the same)."""
+def taken_targets(cells: torch.Tensor, source_n: torch.Tensor, target_n: torch.Tensor,
+                  freed: torch.Tensor) -> torch.Tensor:
+    """(B, n, n) how far each source cell p matching target cell c would crowd a fix (s, t): 1 at
+    c = t for p away from s, falling to 0 where |c - t| reaches EXCLUSION_RATIO |p - s|; the largest
+    over the fixes; 0 for the pixels not ``freed`` ((B, n) bool: the geometry gate's), whose match
+    the overall geometry accepts. Two parts are not one spot (the confidence's crowding feature says
+    the same): on a rigid object a wrong point often sits on the look-alike a fix has just claimed."""
     source_n, target_n = source_n.to(cells), target_n.to(cells)
     reach = EXCLUSION_RATIO * torch.cdist(cells, source_n)  # (n, K): how near t a pixel may land
     near = torch.cdist(cells, target_n)  # (n, K)
     crowding = (reach.T[:, :, None] - near.T[:, None, :]) / reach.T[:, :, None].clamp_min(1e-6)  # (K, n, n)
-    return crowding.clamp_min(0).amax(0)
+    return crowding.clamp_min(0).amax(0)[None] * freed[..., None]
 
 
 def robust_fit(basis: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor, passes: int = GEOMETRY_PASSES,

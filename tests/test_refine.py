@@ -246,23 +246,27 @@ def test_a_fix_frees_the_pixels_whose_match_defies_the_overall_geometry_from_the
     torch.testing.assert_close(ungated[0, 4, :, 0], torch.zeros(height))
 
 
-def test_a_fix_takes_its_target_so_only_its_neighbours_may_crowd_it(monkeypatch):
-    """Known answer: the penalty is 1 on the fix's target for a pixel away from the fix's source,
-    0 from EXCLUSION_RATIO x that distance on, and 0 for the fix's own source cell."""
+def test_a_fix_takes_its_target_from_the_freed_pixels_unless_they_are_its_neighbours(monkeypatch):
+    """Known answer: the penalty is 1 on the fix's target for a freed pixel away from the fix's
+    source, 0 from EXCLUSION_RATIO x that distance on, 0 for the fix's own source cell, and 0 for
+    every pixel the geometry gate did not free."""
     import rtn_core.model as model
     monkeypatch.setattr(model, "EXCLUSION_RATIO", 0.5)
     cells = torch.tensor([[0.0, 0.0], [0.4, 0.0], [0.5, 0.0], [0.6, 0.0], [-0.8, 0.0]])
     s, t = torch.tensor([[-0.8, 0.0]]), torch.tensor([[0.4, 0.0]])
-    taken = model.taken_targets(cells, s, t)  # rows: source cells p; columns: target cells c
+    taken = model.taken_targets(cells, s, t, torch.ones(1, 5, dtype=torch.bool))[0]  # rows p, columns c
     # p = (0, 0) lies 0.8 from s: cells within 0.4 of t cost 1 - |c - t| / 0.4
     torch.testing.assert_close(taken[0], torch.tensor([0.0, 1.0, 0.75, 0.5, 0.0]))
     torch.testing.assert_close(taken[4], torch.zeros(5))  # the fix's own source cell: no penalty
+    kept = model.taken_targets(cells, s, t, torch.zeros(1, 5, dtype=torch.bool))
+    torch.testing.assert_close(kept, torch.zeros(1, 5, 5))
 
 
 def test_a_fix_sends_a_distant_pixel_off_its_target_to_its_own_place(monkeypatch):
     """Known answer: a source pixel's 3 x 3 block is copied brighter around the fix's target (a
     look-alike) than at its own place, so the plain readout (no prior) sends it onto the fix's
-    target; with the fix taking that target the pixel goes home, and with EXCLUSION 0 it stays."""
+    target, off the geometry every other pixel follows (the gate frees it); with the fix taking that
+    target the pixel goes home, and with EXCLUSION 0 it stays."""
     import rtn_core.model as model
     height, width = 8, 12
     labels = torch.arange(height * width).view(height, width)
@@ -273,7 +277,6 @@ def test_a_fix_sends_a_distant_pixel_off_its_target_to_its_own_place(monkeypatch
     pixel, home, look_alike = (5, 2), cells[5, 2], cells[2, 8]
     fix = (cells[2, 10][None], look_alike[None])  # a part far from the pixel belongs on the look-alike
     field = model.identity_field(1, height, width)
-    monkeypatch.setattr(model, "EXCLUSION", 0.3)
     plain, _ = model.semantic_readout(field, source, target, weight=0.0)
     fixed, _ = model.semantic_readout(field, source, target, 0.0, fix)
     torch.testing.assert_close(plain[0, 4:6, pixel[0], pixel[1]], look_alike - home)
