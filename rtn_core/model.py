@@ -35,8 +35,12 @@ ANCHOR_MUTUAL = 1e-4
 ANCHOR_MIN_CELLS = 6
 GEOMETRY_PASSES = 10  # reweighting passes of robust_fit (chosen on semcorr-val, seventh session)
 # semantic_readout with fixes: a pixel whose match lies farther than this (normalised units) from
-# the overall geometry pinned to the fixes loses its field's prior (chosen on semcorr-val, seventh session)
-GEOMETRY_GATE = 0.2
+# the overall geometry pinned to the fixes loses its field's prior (chosen on semcorr-val, seventh and
+# eleventh sessions)
+GEOMETRY_GATE = 0.15
+# semantic_readout with fixes: a pixel the gate keeps weighs the fixes' hypotheses only within this
+# distance (normalised units) of a fix's source; a fix's linear map is surest near it (eleventh session)
+ANCHOR_REACH = 1.0
 # semantic_readout with fixes: a fix's target is taken, so a pixel the gate frees may match near it
 # only as near as its distance from the fix's source allows: cells c with |c - t| < EXCLUSION_RATIO
 # |p - s| cost up to EXCLUSION more (score units; chosen on semcorr-val, tenth session)
@@ -181,7 +185,7 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
     hypothesis of where every pixel belongs (:func:`anchored_hypotheses`: the fix's geometry); a
     pixel's prior distance is then to the nearer of its field's target and the hypotheses', so a
     correction reaches the pixels whose features agree with it, not only its neighbours (chosen
-    on semcorr-val, MODEL_CARD.md sixth session). A pixel whose match the overall geometry pinned
+    on semcorr-val, MODEL_CARD.md sixth session), within ANCHOR_REACH of a fix (eleventh). A pixel whose match the overall geometry pinned
     to the fixes disagrees with (:func:`geometry_residual` above GEOMETRY_GATE) keeps only the
     fixes' hypotheses: its own match was probably wrong (seventh session); it also may not land on
     a fix's target unless it lies near the fix's source (:func:`taken_targets`; tenth session).
@@ -209,7 +213,9 @@ def semantic_readout(field: torch.Tensor, source: torch.Tensor, target: torch.Te
                                 for hypothesis in anchored_hypotheses(cells, cells[chosen], mutual, *anchors)]).amin(0)
         off_geometry = torch.stack([geometry_residual(cells, cells[c], m.exp(), pins=anchors)
                                     for c, m in zip(chosen, mutual)]) > GEOMETRY_GATE  # (B, n)
-        distance2 = torch.where(off_geometry[..., None], anchored, torch.minimum(distance2, anchored))
+        near_fix = (torch.cdist(cells, anchors[0].to(cells)) < ANCHOR_REACH).any(dim=1)  # (n,)
+        kept_prior = torch.where(near_fix[:, None], torch.minimum(distance2, anchored), distance2)
+        distance2 = torch.where(off_geometry[..., None], anchored, kept_prior)
         posterior = score - weight * distance2 - EXCLUSION * taken_targets(cells, *anchors, off_geometry)
         chosen = posterior.argmax(dim=2)
     translation = (cells[chosen] - cells[None]).transpose(1, 2).reshape(batch, 2, height, width)

@@ -192,3 +192,21 @@ def test_shipped_weights_beat_the_untrained_network(tmp_path):
                      "--json", str(out), *weights]) == 0
         figures[name] = json.loads(out.read_text())["pck"]["0.10"]
     assert figures["shipped"] > figures["untrained"] + 0.2
+
+
+def test_evaluate_fixed_prints_the_other_keypoints_curve_to_four_decimals(tmp_path, capsys):
+    """``evaluate --fixed K`` on two real PF-WILLOW pairs: k = 0 is the plain evaluation of the same
+    pairs, each k leaves its k fixed keypoints out of the count, and the printed change against
+    k = 0 is exact to four decimals (the issue's floor is +0.05 at k = 1)."""
+    plain, fixed = tmp_path / "plain.json", tmp_path / "fixed.json"
+    common = ["evaluate", "--dataset", "pf-willow", "--root", PF_WILLOW, "--limit", "2", "--device", "cpu"]
+    assert main(common + ["--json", str(plain)]) == 0
+    assert main(common + ["--fixed", "2", "--json", str(fixed)]) == 0
+    curve = json.loads(fixed.read_text())["curve"]
+    assert [row["keypoints"] for row in curve] == [20, 18, 16]
+    assert curve[0]["pck_without_fix"] == curve[0]["pck_with_fix"] == json.loads(plain.read_text())["pck"]
+    printed = capsys.readouterr().out
+    for row in curve[1:]:
+        gain = row["pck_with_fix"]["0.10"] - curve[0]["pck_with_fix"]["0.10"]
+        assert f"{row['pck_with_fix']['0.10']:10.4f}{row['pck_with_fix']['0.10'] - row['pck_without_fix']['0.10']:+10.4f}" \
+               f"{gain:+10.4f}" in printed

@@ -174,11 +174,16 @@ def test_dragging_a_match_on_the_target_resettles_the_field_and_undo_takes_it_ba
     np.testing.assert_allclose(window.run.result.map_points([p.source for p in points.points]), before, atol=1e-3)
 
 
-def test_a_fix_anchors_the_readout_so_every_pixel_whose_features_agree_follows_it():
+@pytest.mark.parametrize("reach", [float("inf"), 1.0])
+def test_a_fix_anchors_the_readout_so_every_pixel_whose_features_agree_follows_it(monkeypatch, reach):
     """Known answer: the target's features are the source's shifted by 3 cells; a strong identity
     prior keeps the plain readout at the identity (wrong); one fix to its true place offers the
-    shifted hypothesis, and every pixel whose shifted place lies inside the map takes it."""
+    shifted hypothesis, and every pixel whose shifted place lies inside the map and that lies within
+    ANCHOR_REACH of the fix takes it; with the geometry gate off, the others keep the identity."""
+    import rtn_core.model as model
     from rtn_core.model import identity_field, semantic_readout
+    monkeypatch.setattr(model, "ANCHOR_REACH", reach)
+    monkeypatch.setattr(model, "GEOMETRY_GATE", float("inf"))
     torch.manual_seed(0)
     height, width, shift = 10, 12, 3
     source = torch.nn.functional.normalize(torch.randn(1, 16, height, width), dim=1)
@@ -191,8 +196,10 @@ def test_a_fix_anchors_the_readout_so_every_pixel_whose_features_agree_follows_i
     step = 2.0 / width * shift
     fixed_source = cells[4, 2]
     anchored, _ = semantic_readout(field, source, target, 50.0, (fixed_source[None], fixed_source[None] + torch.tensor([[step, 0.0]])))
+    within = ((cells - fixed_source).norm(dim=-1) < reach)[:, :width - shift]
     inside = anchored[0, 4, :, :width - shift]
-    torch.testing.assert_close(inside, torch.full_like(inside, step))
+    assert within.any() and (reach == float("inf")) == bool(within.all())
+    torch.testing.assert_close(inside, torch.where(within, step, 0.0))
     torch.testing.assert_close(anchored[0, 5], torch.zeros(height, width))
 
 

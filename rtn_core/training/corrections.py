@@ -65,13 +65,14 @@ def evaluate_fixed(matcher, pairs: list[KeypointPair], max_fixed: int, alphas=AL
 
 def format_fixed(report: dict, alpha: str = "0.10") -> str:
     """The printed curve: PCK@alpha of the other keypoints without and with the k fixes, and the
-    change against the same keypoints unfixed and against every keypoint at k = 0."""
+    change against the same keypoints unfixed and against every keypoint at k = 0, to four decimals
+    (a floor such as "+0.05 at k = 1" must not be met by rounding)."""
     lines = [f"corrections: the k worst-scored keypoints of each pair fixed to the truth "
              f"({report['pairs']} pairs); PCK@{alpha} of the OTHER keypoints",
-             f"{'k':>3s}{'keypoints':>11s}{'without fix':>13s}{'with fix':>10s}{'change':>9s}{'vs k=0':>9s}"]
+             f"{'k':>3s}{'keypoints':>11s}{'without fix':>13s}{'with fix':>10s}{'change':>10s}{'vs k=0':>10s}"]
     everything = report["curve"][0]["pck_with_fix"][alpha]
     for row in report["curve"]:
         before, after = row["pck_without_fix"][alpha], row["pck_with_fix"][alpha]
-        lines.append(f"{row['fixed']:3d}{row['keypoints']:11d}{before:13.3f}{after:10.3f}{after - before:+9.3f}"
-                     f"{after - everything:+9.3f}")
+        lines.append(f"{row['fixed']:3d}{row['keypoints']:11d}{before:13.4f}{after:10.4f}{after - before:+10.4f}"
+                     f"{after - everything:+10.4f}")
     return "\n".join(lines)
