@@ -12,6 +12,7 @@ from rtn_core.matcher import Matcher
 from rtn_core.refine import impose_fixed
 
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "samples")
+CHELSEA_KEYPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "labels", "chelsea.csv")
 
 
 def test_impose_fixed_is_exact_at_the_points_and_leaves_the_rest_alone_far_away():
@@ -105,6 +106,74 @@ def test_headless_fixed_transfer_equals_the_project_path(tmp_path):
     project.save(str(tmp_path / "project.json"))
     assert hand_fixed(read_project(str(tmp_path / "project.json"))) == hand_fixed(project.labels)
     assert [p.name for p in hand_fixed(project.labels)[cat_b]] == ["nose"]
+
+
+def _headless_points(tmp_path, fixes_file, name="headless.csv"):
+    """``transfer --fixed fixes_file`` from the sample cat to the other sample: the target's points."""
+    import main
+    from rtn_core.labels.formats import read_labels
+    out = str(tmp_path / name)
+    assert main.main(["transfer", "--source", os.path.join(SAMPLES, "cat-chelsea.png"), "--keypoints", CHELSEA_KEYPOINTS,
+                      "--targets", os.path.join(SAMPLES, "cat-pexels-20787.jpg"), "--format", "csv", "--out", out,
+                      "--fixed", str(fixes_file)]) == 0
+    return [(p.name, p.x, p.y, p.manual) for p in read_labels(out).images[1].points]
+
+
+def test_a_project_or_its_export_as_fixes_fixes_only_the_points_placed_by_hand(tmp_path):
+    """A project file and its CSV and COCO exports, given to ``transfer --fixed``, fix only the point a
+    person dragged (not the transferred ones, which carry scores), so the headless run equals the
+    project's own re-run."""
+    from rtn_core.labels.formats import ExportOptions, read_source, write_labels
+    from rtn_core.labels.project import Project
+
+    cat_a, cat_b = os.path.join(SAMPLES, "cat-chelsea.png"), os.path.join(SAMPLES, "cat-pexels-20787.jpg")
+    project = Project(read_source(CHELSEA_KEYPOINTS, cat_a, (451, 300)))
+    project.add_targets([cat_b])
+    matcher = Matcher()
+    project.transfer(matcher, [cat_b])
+    project.place_point(cat_b, "nose", 300.5, 240.25)  # the end of a drag
+    project.transfer(matcher, [cat_b])  # the re-run the drag starts
+    expected = [(p.name, p.x, p.y, p.manual) for p in project.labels.image(cat_b).points]
+    assert [name for name, *_, manual in expected if manual] == ["nose"]
+
+    project.save(str(tmp_path / "project.json"))
+    write_labels(project.labels.for_export(), str(tmp_path / "export.csv"), "csv", ExportOptions())
+    write_labels(project.labels.for_export(), str(tmp_path / "export-coco.json"), "coco", ExportOptions())
+    for fixes in ("project.json", "export.csv", "export-coco.json"):
+        assert _headless_points(tmp_path, tmp_path / fixes) == expected, fixes
+
+
+def test_the_main_windows_points_export_gives_its_fixes_to_the_headless_transfer(tmp_path):
+    """The main window's points JSON as ``--fixed``: its match placed by hand is the one fix."""
+    from app.export import write_points_json
+    from app.points import PointList
+    from rtn_core.labels.formats import read_labels
+
+    source, target = (load_image(os.path.join(SAMPLES, name)) for name in ("cat-chelsea.png", "cat-pexels-20787.jpg"))
+    points = PointList()
+    for keypoint in read_labels(CHELSEA_KEYPOINTS).images[0].points:
+        points.add(keypoint.x, keypoint.y, target=(10.0, 10.0), confidence=0.5, name=keypoint.name)
+    points.fix(points.points[2].id, 300.5, 240.25)  # the nose, dragged
+    write_points_json(tmp_path / "main.json", points, source, target, 2)
+    plain_csv = tmp_path / "nose.csv"
+    plain_csv.write_text("image,name,x,y\ncat-pexels-20787.jpg,nose,300.5,240.25\n")
+
+    from_main_window = _headless_points(tmp_path, tmp_path / "main.json", "a.csv")
+    assert [name for name, *_, manual in from_main_window if manual] == ["nose"]
+    assert from_main_window == _headless_points(tmp_path, plain_csv, "b.csv")
+
+
+def test_a_fix_outside_its_target_is_refused_by_name_before_any_matching(tmp_path, capsys):
+    import main
+    fixes = tmp_path / "fixes.csv"
+    fixes.write_text("image,name,x,y\ncat-pexels-20787.jpg,nose,2890,72.5\n")
+    code = main.main(["transfer", "--source", os.path.join(SAMPLES, "cat-chelsea.png"), "--keypoints",
+                      CHELSEA_KEYPOINTS, "--targets", os.path.join(SAMPLES, "cat-pexels-20787.jpg"), "--format",
+                      "csv", "--out", str(tmp_path / "out.csv"), "--fixed", str(fixes), "--weights", "/nonexistent"])
+    assert code == 2  # refused before the (missing) weights are even loaded
+    assert ("fixed point 'nose' on cat-pexels-20787.jpg: point (2890, 72.5) lies outside the image (640x426 px)"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_fixes_for_an_image_that_is_no_target_are_refused_by_name(tmp_path, capsys):

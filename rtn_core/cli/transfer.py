@@ -7,9 +7,10 @@ from tqdm import tqdm
 
 from .. import distributed
 from ..images import load_image
-from ..labels.formats import FORMATS, ExportOptions, check_export, read_labels, read_source, write_labels
+from ..labels.formats import FORMATS, ExportOptions, check_export, read_source, write_labels
 from ..labels.consistency import with_cycle_scores
 from ..labels.keypoints import TransferSettings
+from ..labels.project import read_fixes
 from ..labels.sharded import transfer_sharded
 from ..labels.transfer import add_fixes, expand_targets, summary, transfer_into
 from ..matcher import Matcher
@@ -31,8 +32,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-fb-fraction", type=float, default=defaults.max_fb_fraction,
                         help="flag points whose forward-backward error exceeds this fraction of the "
                              f"source's longer side (default {defaults.max_fb_fraction})")
-    parser.add_argument("--fixed", metavar="FILE", help="points fixed by hand on some targets (any import "
-                        "format, images matched by file name): they are kept and pull the other points")
+    parser.add_argument("--fixed", metavar="FILE", help="points fixed by hand on some targets, images matched by "
+                        "file name: a label file in any import format (every point without a model score is a fix), "
+                        "an RTN Studio project or export (its points placed by hand), or the main window's points "
+                        "JSON (its matches placed by hand). They are kept and pull the other points along")
     parser.add_argument("--cycle", type=int, default=0, metavar="R", help="check each target's points through R "
                         "other targets (R extra matches a target) and join the cycle error into their confidence "
                         "(default 0: off; one process only)")
@@ -50,7 +53,7 @@ def run(args) -> int:
     options = ExportOptions(args.image_root, args.image_url)
     check_export([source_path, *targets], args.out, args.format, options)  # before minutes of matching
     if args.fixed:
-        labels = add_fixes(labels.add_targets(targets), read_labels(args.fixed))
+        labels = add_fixes(labels.add_targets(targets), read_fixes(args.fixed))
     if distributed.launched():  # started by torchrun: each process takes a share, rank 0 exports
         labels, matcher = transfer_sharded(labels, lambda: Matcher(weights=args.weights, device=args.device),
                                            targets, args.out, args.device)

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..atomic import write_atomic
-from .formats import relative_path
-from .keypoints import LabelSet, TransferSettings
+from .formats import read_labels, relative_path
+from .keypoints import DONE, ImageLabels, LabelSet, Point, TransferSettings
 from .transfer import apply_results, transfer_into
-from .untrusted import check_labels, load_json
+from .untrusted import MAX_POINTS, check_labels, count_check, load_json
 
 PROJECT_FORMAT = "rtn-studio-project"
 PROJECT_VERSION = 1
@@ -402,6 +402,38 @@ def read_project(path: str) -> LabelSet:
         raise ValueError(f"{name}: {' '.join(str(exc).split())[:300]}") from None
     folder = os.path.dirname(os.path.abspath(path))
     return labels.map_paths(lambda stored: os.path.normpath(os.path.join(folder, stored)))
+
+
+def read_fixes(path: str) -> LabelSet:
+    """The points of a file of corrections for ``main.py transfer --fixed``: an RTN Studio project,
+    the main window's points export (JSON), or any label file ``formats.read_labels`` reads.
+    Which of its points fix a target is ``transfer.is_fix``'s to say. ValueError names the file and
+    the problem."""
+    data = load_json(path) if os.path.splitext(path)[1].lower() == ".json" and os.path.isfile(path) else None
+    if isinstance(data, dict) and data.get("format") == PROJECT_FORMAT:
+        return read_project(path)
+    if isinstance(data, dict) and {"source", "target", "points"} <= data.keys():
+        try:
+            return check_labels(_main_window_points(data))
+        except KeyError as exc:
+            raise ValueError(f"{os.path.basename(path)}: missing entry {exc.args[0]!r}") from None
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ValueError(f"{os.path.basename(path)}: {' '.join(str(exc).split())[:300]}") from None
+    return read_labels(path)
+
+
+def _main_window_points(data: dict) -> LabelSet:
+    """The main window's points export (``app.export.points_json``) as labels of its two images: a
+    match placed by hand is manual, the model's keep their confidence."""
+    def image(side: dict, points) -> ImageLabels:
+        return ImageLabels(side["path"], (side["width"], side["height"]), tuple(points), status=DONE)
+
+    points = data["points"]
+    count_check(len(points), MAX_POINTS, "points")
+    source = image(data["source"], (Point(p["name"], *map(float, p["source"]), manual=True) for p in points))
+    target = image(data["target"], (Point(p["name"], *map(float, p["target"]), confidence=p["confidence"],
+                                          manual=bool(p["by_hand"])) for p in points if p["target"] is not None))
+    return LabelSet((source, target), tuple(p["name"] for p in points))
 
 
 def _changed_images(old: LabelSet, new: LabelSet) -> tuple[str, ...]:

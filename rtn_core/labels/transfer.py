@@ -18,8 +18,10 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..confidence import returned_points
+from ..image_header import read_header
 from ..images import ImageError, load_image
-from .keypoints import ABSENT, DONE, SKIPPED, VISIBLE, ImageLabels, LabelSet, Point, TransferSettings, assess
+from .keypoints import (ABSENT, DONE, SKIPPED, VISIBLE, ImageLabels, LabelSet, Point, TransferSettings, assess,
+                        check_inside)
 from ..weights import file_hash
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -107,9 +109,10 @@ def transfer_into(labels: LabelSet, matcher, target_paths: Iterable[str] | None 
 
 
 def add_fixes(labels: LabelSet, fixes: LabelSet) -> LabelSet:
-    """``labels`` with the points of ``fixes`` (e.g. a label file, ``formats.read_labels``) placed by
-    hand on the targets of the same file name, so a transfer imposes them; an image of the fixes
-    that is no target, or a keypoint the source lacks, raises ValueError naming it."""
+    """``labels`` with the fixes of ``fixes`` (:func:`is_fix`; e.g. ``project.read_fixes``) placed by
+    hand on the targets of the same file name, so a transfer imposes them. An image of the fixes that
+    is no target, a keypoint the source lacks, or a point outside its target image raises ValueError
+    naming it (before any matching)."""
     targets = {os.path.basename(t.image): t.image for t in labels.targets}
     for image in fixes.images:
         name = os.path.basename(image.image)
@@ -117,12 +120,31 @@ def add_fixes(labels: LabelSet, fixes: LabelSet) -> LabelSet:
             continue
         if name not in targets:
             raise ValueError(f"fixed points for {name}: it is not one of the targets")
-        for p in image.points:
+        size = _shown_size(targets[name])
+        for p in filter(is_fix, image.points):
             if p.name not in labels.names:
                 raise ValueError(f"fixed point {p.name!r} on {name}: the source has no keypoint of that name")
-            if p.visibility != ABSENT:
-                labels = labels.add_point(targets[name], p.name, p.x, p.y, p.visibility)
+            try:
+                check_inside(ImageLabels(targets[name], size), [(p.x, p.y)])
+            except ValueError as exc:
+                raise ValueError(f"fixed point {p.name!r} on {exc}") from None
+            labels = labels.add_point(targets[name], p.name, p.x, p.y, p.visibility)
     return labels
+
+
+def is_fix(point: Point) -> bool:
+    """Whether a point read from a fixes file fixes its target: a visible or occluded point placed by
+    hand, or one without a model score (a plain label file's). A transferred point carries its score
+    and is not a fix, so a project or an export of one fixes only what a person placed."""
+    return point.visibility != ABSENT and (point.manual or point.confidence is None)
+
+
+def _shown_size(path: str) -> tuple[int, int] | None:
+    """(width, height) of an image as shown, from its header; None when the header does not say."""
+    try:
+        return read_header(path).shown_size
+    except OSError:
+        return None  # the transfer reports the unreadable file when it gets there
 
 
 def hand_fixed(labels: LabelSet) -> dict:
