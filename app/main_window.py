@@ -56,7 +56,7 @@ class MainWindow(QMainWindow):
         self._fitted: dict[ImageView, bool] = {}  # views showing their whole image, re-fitted on resize
         self.points = PointList()
         self._run_fixes: list = []  # the corrections the current run imposes
-        self._replace_on_first = False  # the shown field stays up until the new run's first iteration
+        self._replace_on_first = False  # the shown field stays up until the new run's first update
         self.pair = Pair(self, self.settings, self.show_message, self._may_replace_source)
         self.run = MatchRun(self, matcher_factory, device or "auto", weights or "",
                             hint=lambda: "" if len(self.points) else ADD_POINTS_HINT)
@@ -104,7 +104,8 @@ class MainWindow(QMainWindow):
         dock_layout = QVBoxLayout(dock_body)
         dock_layout.setContentsMargins(4, 4, 4, 4)
         hint = QLabel("Click the source to add a point; its match appears on the target. Drag a point to move "
-                      "it, or its match on the target to correct it; double-click a name to rename it.")
+                      "it, or its match on the target to correct it (a corrected match is a ◆ diamond); "
+                      "double-click a name to rename it.")
         hint.setWordWrap(True)
         dock_layout.addWidget(hint)
         dock_layout.addWidget(self.table, 1)
@@ -180,7 +181,7 @@ class MainWindow(QMainWindow):
     def start_match(self, keep_shown: bool = False) -> None:
         """Match the current pair from scratch with the points' fixes; any running job stops at its
         next iteration. ``keep_shown`` (a re-settle after a correction) leaves the shown field up
-        until the new run's first iteration replaces it."""
+        until the new run's first update replaces it (see :meth:`_on_progress`)."""
         if self.pair.source is None or self.pair.target is None:
             return
         self._replace_on_first = keep_shown
@@ -197,7 +198,12 @@ class MainWindow(QMainWindow):
             self.start_match()
 
     def _on_progress(self, snapshot) -> None:
+        """Show a new snapshot; a re-settle skips its identity (iteration 0, which the fixes barely
+        move): the previous result stays up until the first update replaces it, so the markers do
+        not jump to the identity and back (the snapshot keeps iteration 0 to step back to)."""
         if self._replace_on_first:
+            if snapshot.last == 0 and not snapshot.complete:
+                return
             self._replace_on_first = False
             self.playback.reset()
             self.overlays.reset()
@@ -255,7 +261,8 @@ class MainWindow(QMainWindow):
             action.setText(f"&{verb} {what or ''}".rstrip())
 
     def open_label_transfer(self, require_points: bool = False):
-        """The Label Transfer window on the open pair and its named points (empty without a source)."""
+        """The Label Transfer window on the open pair and its named points (empty without a source);
+        a fixed point's match arrives on the target as placed by hand, so a transfer keeps and imposes it."""
         if require_points and not len(self.points):
             self.show_message("No points to send", "Click the source to add points first.")
             return None
@@ -263,8 +270,10 @@ class MainWindow(QMainWindow):
         options = {"device": self.run.device_key, "weights": self.run.weights or None}
         if source is None:
             return open_labeling_window(self, **options)
-        return open_labeling_window(self, source_path=source.path, target_paths=[target.path] if target else [],
-                                    keypoints=self.points.keypoints(), **options)
+        targets = [target.path] if target else []
+        fixed = [(path, *point) for path in targets for point in self.points.fixed_keypoints()]
+        return open_labeling_window(self, source_path=source.path, target_paths=targets,
+                                    keypoints=self.points.keypoints(), target_keypoints=fixed, **options)
 
     # ----- views -------------------------------------------------------------------------
 

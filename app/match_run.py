@@ -24,7 +24,7 @@ class MatchRun(QObject):
         super().__init__(window)
         self.window = window
         self.hint = hint  # () -> what to tell the user to do next, at the end of a finished match's message
-        self.note = ""  # what started the current job (e.g. 'Undid fix.'): said before its messages
+        self.note = ""  # what started the current job (e.g. 'Undid fix p1.'): said before its messages
         self.device_key, self.weights = device, weights
         self.model_device = ""  # set once the model is ready
         self.model_failed = False

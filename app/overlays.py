@@ -200,7 +200,8 @@ class Overlays:
             self._draw_markers()
 
     def _draw_markers(self) -> None:
-        """Named dots at each point on the source and at its match (with confidence) on the target."""
+        """Named dots at each point on the source and at its match (with confidence) on the target,
+        where a match fixed by hand is a diamond."""
         points, selected = self.points.points, self.points.selected
         self.source_markers.set_points([p.id for p in points], [p.source for p in points], selected,
                                        [p.name for p in points])
@@ -212,7 +213,8 @@ class Overlays:
                                        [f"{p.name}  {score_text(p.confidence, p.fixed is not None)}".rstrip()
                                         for p in matched],
                                        outlines[rows] + targets[:, None, :] if matched and outlines is not None
-                                       and len(outlines) == len(points) else None)
+                                       and len(outlines) == len(points) else None,
+                                       {p.id for p in matched if p.fixed is not None})
         for glyphs in (self.source_glyphs, self.target_glyphs):
             glyphs.setOpacity(GLYPHS_UNDER_POINTS if points else 1.0)
 

@@ -80,7 +80,7 @@ class PointList:
         point = self.by_id(point_id)
         if point is None:
             return
-        self._record("fix", ("fix", point_id), merge)
+        self._record(f"fix {point.name}", ("fix", point_id), merge)
         point.fixed = point.target = (float(x), float(y))
         self._emit(FIXED)
 
@@ -146,6 +146,10 @@ class PointList:
         """(name, x, y) of every point in list order, in original source pixels."""
         return [(p.name, *p.source) for p in self.points]
 
+    def fixed_keypoints(self) -> list[tuple[str, float, float]]:
+        """(name, x, y) of every fixed point's match, in original target pixels: matches placed by hand."""
+        return [(p.name, *p.fixed) for p in self.points if p.fixed is not None]
+
     def set_matches(self, targets, confidences) -> None:
         """Store each point's match, in list order; ``None`` forgets all matches."""
         if targets is None:
@@ -160,7 +164,7 @@ class PointList:
     # ----- undo and redo -----------------------------------------------------------------
 
     def undo_text(self) -> str | None:
-        """What :meth:`undo` would undo ('add', 'move', 'fix', 'rename', 'delete', 'clear'), or None."""
+        """What :meth:`undo` would undo ('add', 'move', 'fix p4', 'rename', 'delete', 'clear'), or None."""
         return self._undo[-1][0] if self._undo else None
 
     def redo_text(self) -> str | None:

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QDialog, QMenuBar, QTextBrowser, QVBoxLayout, QWid
 MOUSE = (("Click the source", "add a point; its match appears on the target"),
          ("Click a point's marker", "select it"),
          ("Drag a point's marker", "move it; its match follows"),
+         ("Drag a match's marker on the target", "correct it: it is fixed (drawn as a diamond) and the field "
+                                                 "re-settles"),
          ("Double-click a name in the Points table (or F2)", "rename the point"),
          ("Wheel / drag the background", "zoom / pan the image"),
          ("Drop an image on a pane", "open it as the source or the target"))

@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
-from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
                                QGraphicsSimpleTextItem, QLabel, QSplitter, QVBoxLayout, QWidget)
 
 from rtn_core.images import LoadedImage
@@ -141,12 +141,14 @@ class NumberLabel(QGraphicsRectItem):
 
 MARKER_RADIUS = 5.0
 CHOSEN_RADIUS = 7.0
+DIAMOND_SCALE = 1.25  # a diamond's half-diagonal over a circle's radius: about the same area, so neither reads bigger
+CIRCLE, DIAMOND = "o", "d"  # marker shapes: a model's match, a match fixed by hand (Label Transfer's manual points)
 
 
-class PointMarker(QGraphicsEllipseItem):
+class PointMarker(QGraphicsPathItem):
     """One numbered point: a white dot in a dark ring, of fixed screen size, placed in image
-    pixels, with its label; a selected point is larger with a dark centre (a shape, not only a
-    colour, tells it apart).
+    pixels, with its label; a selected point is larger with a dark centre, and a fixed one is a
+    diamond (a shape, not only a colour, tells them apart).
 
     One small item per point (rather than one item for all) keeps a click's repaint to the few
     pixels around the new point.
@@ -158,24 +160,28 @@ class PointMarker(QGraphicsEllipseItem):
         self.setPen(_cosmetic_pen(HALO, 2.5))
         self.setBrush(LIGHT)
         self.label = NumberLabel(self)
-        self._shown = (None, None, None)  # position, chosen, text
+        self._shown = (None, None, None, None)  # position, chosen, text, fixed
 
     @property
     def chosen(self) -> bool:
         return bool(self._shown[1])
 
-    def present(self, x: float, y: float, chosen: bool, text: str) -> None:
+    @property
+    def symbol(self) -> str:
+        """The shape drawn: DIAMOND for a fixed point, else CIRCLE."""
+        return DIAMOND if self._shown[3] else CIRCLE
+
+    def present(self, x: float, y: float, chosen: bool, text: str, fixed: bool = False) -> None:
         """Place and style the marker; what is already shown costs no Qt call, and so no repaint."""
-        position, was_chosen, shown_text = self._shown
+        position, was_chosen, shown_text, was_fixed = self._shown
         if position != (x, y):
             self.setPos(x, y)
-        if chosen != was_chosen:
-            radius = CHOSEN_RADIUS if chosen else MARKER_RADIUS
-            self.setRect(QRectF(-radius, -radius, 2 * radius, 2 * radius))
+        if (chosen, fixed) != (was_chosen, was_fixed):
+            self.setPath(_marker_path(CHOSEN_RADIUS if chosen else MARKER_RADIUS, fixed))
         if text != shown_text:
             self.label.set_text(text)
             self.setToolTip(text)  # names the point on hover, also where crowding hides its label
-        self._shown = ((x, y), chosen, text)
+        self._shown = ((x, y), chosen, text, fixed)
 
     def paint(self, painter, option, widget=None) -> None:
         super().paint(painter, option, widget)
@@ -183,6 +189,20 @@ class PointMarker(QGraphicsEllipseItem):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(HALO)
             painter.drawEllipse(QPointF(0, 0), 2.5, 2.5)
+
+
+def _marker_path(radius: float, diamond: bool) -> QPainterPath:
+    """A circle of ``radius``, or a diamond of about the same area, centred on (0, 0)."""
+    path = QPainterPath()
+    if diamond:
+        reach = DIAMOND_SCALE * radius
+        path.moveTo(0, -reach)
+        for x, y in ((reach, 0), (0, reach), (-reach, 0)):
+            path.lineTo(x, y)
+        path.closeSubpath()
+    else:
+        path.addEllipse(QPointF(0, 0), radius, radius)
+    return path
 
 
 class ItemPool:
@@ -236,9 +256,10 @@ class MarkerLayer:
         self._layout = None  # the points, screen positions and label sizes the labels were placed for
         view.view_box.sigRangeChanged.connect(self._on_zoom)
 
-    def set_points(self, ids, positions, selected, texts, outlines=None) -> None:
-        """Show points ``ids`` at (N, 2) ``positions`` labelled ``texts``; ``selected`` is a set of
-        ids; ``outlines`` (N, M, 2) draws a closed polyline per point (e.g. its affine ellipse)."""
+    def set_points(self, ids, positions, selected, texts, outlines=None, fixed=frozenset()) -> None:
+        """Show points ``ids`` at (N, 2) ``positions`` labelled ``texts``; ``selected`` and ``fixed``
+        (drawn as diamonds) are sets of ids; ``outlines`` (N, M, 2) draws a closed polyline per point
+        (e.g. its affine ellipse)."""
         ids = list(ids)
         self.positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
         self.outlines = None if outlines is None else np.asarray(outlines, dtype=np.float64)
@@ -251,7 +272,7 @@ class MarkerLayer:
             marker = self.markers.get(point_id)
             if marker is None:
                 marker = self.markers[point_id] = self._marker_pool.take()
-            marker.present(x, y, point_id in selected, text)
+            marker.present(x, y, point_id in selected, text, point_id in fixed)
             marker.label.setVisible(self.labels_shown and (marker.chosen or not marker.label.crowded))
             if self.outlines is not None:
                 self._set_outline(point_id, self.outlines[index])

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QDialog, QPushButton
 from app.main_window import SAMPLE_PAIR, MainWindow
 from app.points_table import COLUMNS
 from app.scores import NO_SCORE, score_text
+from app.views import CIRCLE, DIAMOND
 from rtn_core.matcher import Matcher
 from rtn_core.result import CorrespondenceResult, Iteration
 
@@ -491,7 +492,7 @@ def test_clear_delete_and_add_undo_and_redo_from_the_keyboard(window, qtbot):
 
 
 def test_undoing_a_fix_keeps_saying_so_through_the_re_match(make_window, qtbot):
-    """The re-match an undo starts merges its message after 'Undid fix.'; the click hint is only for no points."""
+    """The re-match an undo starts merges its message after 'Undid fix p1.'; the click hint is only for no points."""
     window = make_window(lambda device, weights: TurningMatcher())
     window.open_images(*SAMPLE_PAIR)
     wait_complete(qtbot, window)
@@ -502,10 +503,10 @@ def test_undoing_a_fix_keeps_saying_so_through_the_re_match(make_window, qtbot):
     wait_complete(qtbot, window)
     assert "Click the source" not in window.status_text.text()
     window.undo()
-    assert window.points.fixes() == [] and window.status_text.text() == "Undid fix."
+    assert window.points.fixes() == [] and window.status_text.text() == f"Undid fix {point.name}."
     qtbot.waitUntil(lambda: "Matched in" in window.status_text.text(), timeout=WAIT_MS)
     text = window.status_text.text()
-    assert text.startswith("Undid fix. Matched in ") and "Click the source" not in text
+    assert text.startswith(f"Undid fix {point.name}. Matched in ") and "Click the source" not in text
 
 
 def test_a_dragged_match_carries_its_ellipse_during_the_drag(window, qtbot):
@@ -523,6 +524,99 @@ def test_a_dragged_match_carries_its_ellipse_during_the_drag(window, qtbot):
     assert point.fixed == pytest.approx((before[0] + 60, before[1] + 40), abs=2.0)
     assert tuple(markers.positions[0]) == pytest.approx(point.fixed, abs=1e-4)
     QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
+def drag_match(window, point, goal):
+    """A real drag of ``point``'s target marker to image pixel ``goal``: a correction."""
+    view = window.target_view
+    start, end = image_to_widget(view, *point.target), image_to_widget(view, *goal)
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for step in range(1, 6):
+        QTest.mouseMove(view.viewport(), start + (end - start) * step / 5)
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
+def drawn_shape(marker) -> str:
+    """'diamond' or 'circle', read from the marker's drawn path: a point at 60% of its reach along
+    a diagonal lies inside a circle but outside a diamond."""
+    reach = marker.path().boundingRect().width() / 2
+    return "circle" if marker.path().contains(QPointF(0.6 * reach, 0.6 * reach)) else "diamond"
+
+
+def two_matched_points(make_window, qtbot):
+    """A window on the sample pair with two points matched (by the turning fake)."""
+    window = make_window(lambda device, weights: TurningMatcher())
+    window.open_images(*SAMPLE_PAIR)
+    wait_complete(qtbot, window)
+    window.add_point(100, 100)
+    window.add_point(300, 200)
+    return window
+
+
+def test_a_fixed_match_is_a_diamond_until_the_fix_is_undone(make_window, qtbot):
+    window = two_matched_points(make_window, qtbot)
+    first, second = window.points.points
+    markers = window.overlays.target_markers.markers
+    assert drawn_shape(markers[first.id]) == drawn_shape(markers[second.id]) == "circle"
+    drag_match(window, first, (first.target[0] + 40, first.target[1] + 25))
+    assert first.fixed is not None
+    wait_complete(qtbot, window)
+    assert (markers[first.id].symbol, drawn_shape(markers[first.id])) == (DIAMOND, "diamond")
+    assert (markers[second.id].symbol, drawn_shape(markers[second.id])) == (CIRCLE, "circle")
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert drawn_shape(markers[first.id]) == "circle"
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert drawn_shape(markers[first.id]) == "diamond"
+
+
+def test_a_correction_re_settles_from_the_shown_matches_not_from_the_identity(make_window, qtbot):
+    """The re-settle's first snapshot (the identity) leaves the previous result's matches up; its
+    first update replaces them; iteration 0 can still be stepped to afterwards."""
+    window = two_matched_points(make_window, qtbot)
+    first, second = window.points.points
+    previous = window.run.result
+    shown = []  # the target markers' positions after each snapshot of the re-settle
+    window.run.progressed.connect(lambda snapshot: shown.append(window.overlays.target_markers.positions.copy()))
+    goal = (first.target[0] + 40, first.target[1] + 25)
+    drag_match(window, first, goal)
+    wait_complete(qtbot, window)
+    result = window.run.result
+    assert result is not previous and len(shown) == result.total_iterations + 1
+    assert shown[0][0] == pytest.approx(goal, abs=1.5), "the dragged match stays where it was dropped"
+    assert shown[0][1] == pytest.approx(previous.map_point(*second.source), abs=1e-4), "no jump to the identity"
+    assert shown[1][1] == pytest.approx(result.map_point(*second.source, 1), abs=1e-4)
+    window.playback.step(-result.last)
+    assert window.playback.iteration == 0 and window.playback.slider.value() == 0
+    assert window.overlays.target_markers.positions[1] == pytest.approx(result.map_point(*second.source, 0), abs=1e-4)
+
+    shown.clear()  # undoing the fix re-settles the same way
+    window.playback.step(result.last)
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    wait_complete(qtbot, window)
+    assert shown[0][1] == pytest.approx(result.map_point(*second.source), abs=1e-4)
+
+
+def test_a_fixed_match_goes_to_label_transfer_as_placed_by_hand_and_a_transfer_keeps_it(window, qtbot):
+    from rtn_core.labels.keypoints import DONE
+    from rtn_core.labels.transfer import hand_fixed
+    window.add_point(120, 80)
+    window.add_point(300, 200)
+    window.points.fix(1, 150.5, 95.25)
+    labeling = window.open_label_transfer(require_points=True)  # deletes itself on close
+    try:
+        labels = labeling.project.labels
+        target = labels.targets[0]
+        sent = target.point("p1")
+        assert (sent.x, sent.y, sent.manual) == (150.5, 95.25, True) and target.point("p2") is None
+        assert hand_fixed(labels) == {target.image: (sent,)}, "what a transfer of the target imposes"
+        labeling.transfer.start()
+        qtbot.waitUntil(lambda: labeling.project.labels.targets[0].status == DONE and not labeling.transfer.running,
+                        timeout=WAIT_MS)
+        target = labeling.project.labels.targets[0]
+        assert target.point("p1") == sent and not target.point("p2").manual
+    finally:
+        labeling.ask = lambda *args: "Discard"  # the transfer changed the project: do not ask to save it
+        labeling.close()
 
 
 def test_crowded_point_labels_hide_no_dot_and_the_selected_keeps_its_label(window, qtbot):

@@ -231,7 +231,7 @@ def test_click_select_ctrl_click_and_dragging_a_selection_moves_them_together(ma
     dx, dy = moved.point("nose").x - nose.x, moved.point("nose").y - nose.y
     assert moved.point("left_eye").x == pytest.approx(eye.x + dx) and moved.point("left_eye").y == pytest.approx(eye.y + dy)
     assert moved.point("right_eye") == target.point("right_eye")
-    assert project.undo_text == "move points"
+    assert project.undo_text == "fix points"  # a correction of a target
     # a Ctrl-drag on empty image is a rubber band: it selects what it encloses
     window.project.select(CAT_B)
     right = moved.point("right_eye")
@@ -332,11 +332,15 @@ def test_save_reopen_and_restore_the_autosave(make_window, qtbot, tmp_path, aske
     assert not declined.files.open_project(str(broken)) and "broken.rtnproj" in declined.message_bar.text()
 
 
-def test_autosave_timer_writes_after_changes(make_window, qtbot, tmp_path):
+def test_autosave_timer_writes_after_changes_and_leaves_the_status_line_alone(make_window, qtbot, tmp_path):
     window = make_window(corrected_project(tmp_path))
     window.files.autosave_timer.setInterval(50)
     window.project.move_points(CAT_B, ["nose"], 1, 1)
+    window.project.move_points(CAT_B, ["nose"], 1, 1)
+    window.undo_step()  # a changed project still: it autosaves
     qtbot.waitUntil(lambda: os.path.exists(window.project.autosave_path), timeout=3000)
+    assert window.autosave_note.text().startswith("Autosaved")
+    assert window.status_text.isVisible() and window.status_text.text() == "Undid move points."
 
 
 @pytest.mark.parametrize("format_name", sorted(FORMATS))
@@ -774,35 +778,90 @@ def test_the_window_fits_a_1366x768_screen_and_images_refit_after_resizing(make_
     assert max(image.width() / shown.width(), image.height() / shown.height()) > 0.9
 
 
+class Recording(FakeMatcher):
+    """The fake matcher, noting the points each match has fixed (``fixes``), taking ``seconds`` per pair."""
+
+    def __init__(self, confidence=CLEAN, seconds=0.0):
+        super().__init__(confidence=confidence)
+        self.fixes, self.seconds = [], seconds
+
+    def match(self, source, target, fixed=()):
+        time.sleep(self.seconds)
+        self.fixes.append(list(fixed))
+        return super().match(source, target, fixed)
+
+
 def test_a_drag_on_a_target_re_runs_it_with_the_correction_fixed_as_one_undo_step(make_window, qtbot, tmp_path):
-    calls = []
-
-    class Recording(FakeMatcher):
-        def match(self, source, target, fixed=()):
-            calls.append(list(fixed))
-            return super().match(source, target, fixed)
-
     project = corrected_project(tmp_path)
-    window = make_window(project, matcher=Recording(confidence=0.3))  # the re-run's scores differ
+    matcher = Recording(confidence=0.3)  # the re-run's scores differ
+    window = make_window(project, matcher=matcher)
     wait_shown(qtbot, window)
     original = project.labels
     nose = original.image(CAT_B).point("nose")
     start = widget_pos(window.target_view, nose.x, nose.y)
     drag(window.target_view, start, start + QPoint(40, -25))
-    qtbot.waitUntil(lambda: len(calls) == 1 and not window.transfer.running, timeout=20_000)
+    qtbot.waitUntil(lambda: len(matcher.fixes) == 1 and not window.transfer.running, timeout=20_000)
     moved = project.labels.image(CAT_B).point("nose")
     source_nose = original.source.point("nose")
-    assert calls[0] == [((source_nose.x, source_nose.y), (moved.x, moved.y))]  # forward, the drop fixed
+    assert matcher.fixes[0] == [((source_nose.x, source_nose.y), (moved.x, moved.y))]  # forward, the drop fixed
     assert moved.manual and project.labels.image(CAT_B).point("left_eye").confidence == 0.3
     assert (moved.confidence, moved.fb_error, moved.flags) == (None, None, ())  # a person's point: no model score
     row = window.table.names.index("nose")
     assert window.table.item(row, CONFIDENCE).text() == "by hand" and window.table.item(row, FB).text() == ""
-    assert project.undo_text == "move nose"  # the re-run folded into the drag
+    assert project.undo_text == "fix nose"  # the re-run folded into the drag
     assert window.status_text.text().endswith("fixed by hand: none of the 3 other point(s) moved; "
                                               "3 flagged point(s) left.")  # the fake moves nothing; 0.3 is low
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert project.labels == original and project.labels.image(CAT_B).point("nose") == nose  # its score back
     assert window.table.item(row, CONFIDENCE).text() == f"{nose.confidence * 100:.0f}%"
+
+
+def test_a_nudge_on_a_target_re_runs_it_like_a_drag_as_one_undo_step(make_window, qtbot, tmp_path):
+    project = corrected_project(tmp_path)
+    matcher = Recording(confidence=0.3)  # the re-run's scores differ
+    window = make_window(project, matcher=matcher)
+    wait_shown(qtbot, window)
+    original = project.labels
+    nose, source_nose = original.image(CAT_B).point("nose"), original.source.point("nose")
+    project.select(CAT_B, ["nose"])
+    QTest.keyClick(window, Qt.Key.Key_Right)
+    assert not matcher.fixes  # the re-run waits for the nudging to pause
+    qtbot.waitUntil(lambda: len(matcher.fixes) == 1 and not window.transfer.running, timeout=20_000)
+    assert matcher.fixes[0] == [((source_nose.x, source_nose.y), (nose.x + 1, nose.y))]
+    assert project.labels.image(CAT_B).point("left_eye").confidence == 0.3
+    assert project.undo_text == "fix nose" and window.status_text.text().startswith("Re-ran cat-pexels-20787.jpg")
+    assert window.actions_by_name["undo"].text() == "&Undo fix nose"
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert project.labels == original and window.status_text.text() == "Undid fix nose."
+
+
+def test_held_arrow_keys_re_run_once_and_a_later_nudge_supersedes_a_running_re_run(make_window, qtbot, tmp_path):
+    project = corrected_project(tmp_path)
+    matcher = Recording(confidence=0.3, seconds=1.0)  # slow: a nudge comes while the re-run runs
+    window = make_window(project, matcher=matcher)
+    wait_shown(qtbot, window)
+    nose, source_nose = project.labels.image(CAT_B).point("nose"), project.labels.source.point("nose")
+    before = project.labels.image(CAT_B)
+    project.select(CAT_B, ["nose"])
+    for _ in range(5):  # a held key: presses closer together than the pause
+        QTest.keyClick(window, Qt.Key.Key_Right)
+        QTest.qWait(50)
+    qtbot.waitUntil(lambda: len(matcher.fixes) == 1 and not window.transfer.running, timeout=20_000)
+    assert matcher.fixes == [[((source_nose.x, source_nose.y), (nose.x + 5, nose.y))]]
+    project.undo()  # the burst and its re-run are one step
+    assert project.labels.image(CAT_B) == before
+    project.redo()
+    assert project.labels.image(CAT_B).point("nose").x == nose.x + 5
+    QTest.keyClick(window, Qt.Key.Key_Down)
+    qtbot.waitUntil(lambda: window.transfer.running, timeout=5000)
+    QTest.keyClick(window, Qt.Key.Key_Down)
+    assert window.transfer.running  # the first re-run is still computing when the second nudge comes
+    qtbot.waitUntil(lambda: len(matcher.fixes) == 3 and not window.transfer.running, timeout=20_000)
+    assert matcher.fixes[2] == [((source_nose.x, source_nose.y), (nose.x + 5, nose.y + 2))]
+    assert project.undo_text == "fix nose"  # the stale re-run's result was dropped, the last one folded in
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    undone = project.labels.image(CAT_B).point("nose")
+    assert (undone.x, undone.y) == (nose.x + 5, nose.y + 1)
 
 
 def test_the_confidence_threshold_reads_as_a_percentage_and_files_keep_the_fraction(make_window, tmp_path):
@@ -887,6 +946,6 @@ def test_the_status_line_says_how_far_a_correction_moved_the_other_points_and_na
                                          f"other point(s) moved, up to {shift:.1f} px; "
                                          f"{len(moved.flagged)} flagged point(s) left.")
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert project.labels.image(CAT_B) == original and window.status_text.text() == "Undid move nose."
+    assert project.labels.image(CAT_B) == original and window.status_text.text() == "Undid fix nose."
     QTest.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
-    assert project.labels.image(CAT_B) == moved and window.status_text.text() == "Redid move nose."
+    assert project.labels.image(CAT_B) == moved and window.status_text.text() == "Redid fix nose."

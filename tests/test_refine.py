@@ -230,7 +230,7 @@ def test_dragging_a_match_on_the_target_resettles_the_field_and_undo_takes_it_ba
     for step in range(1, 6):
         QTest.mouseMove(view.viewport(), start + (end - start) * step / 5)
     QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
-    assert points.undo_text() == "fix" and first.fixed == pytest.approx(goal, abs=1.5)
+    assert points.undo_text() == f"fix {first.name}" and first.fixed == pytest.approx(goal, abs=1.5)
     assert window.overlays.result is not None  # the old field stays up until the re-run's first iteration
     wait_complete(qtbot, window)
     result = window.run.result

@@ -2,11 +2,14 @@
 place, move, nudge, rename, hide and delete keypoints. Every edit is one Project call (one undo step)."""
 from __future__ import annotations
 
+from PySide6.QtCore import QTimer
+
 from rtn_core.labels.keypoints import ABSENT, OCCLUDED, VISIBLE
 
 from .canvas import KeypointLayer
 
 NEXT_VISIBILITY = {VISIBLE: OCCLUDED, OCCLUDED: ABSENT, ABSENT: VISIBLE}
+NUDGE_PAUSE_MS = 400  # a nudged target re-runs once the arrow keys rest this long: a held key re-runs it once
 
 
 class PointEdits:
@@ -14,6 +17,9 @@ class PointEdits:
 
     def __init__(self, window):
         self.window = window
+        self._nudged: str | None = None  # the target whose nudges await their re-run
+        self.nudge_pause = QTimer(window, singleShot=True, interval=NUDGE_PAUSE_MS)
+        self.nudge_pause.timeout.connect(lambda: self.window.transfer.resettle(self._nudged))
 
     def connect_layer(self, layer: KeypointLayer) -> None:
         """Route ``layer``'s mouse gestures here."""
@@ -66,19 +72,25 @@ class PointEdits:
         else:
             window.project.select(path)
 
+    def _move(self, path: str, names, dx: float, dy: float, merge: bool = False) -> bool:
+        """Move ``names`` on image ``path`` by (dx, dy) pixels as one undo step (``merge``: folded into the
+        last one, see ``Project.apply``); True if that corrected a target ("fix …", like the main window's
+        corrections): the caller then re-runs it (``TransferRun.resettle``) so that the other points
+        follow the correction."""
+        names = sorted(names)
+        on_target = path != self.window.project.labels.source.image
+        description = f"{'fix' if on_target else 'move'} {names[0] if len(names) == 1 else 'points'}"
+        moved = self.window.edit(lambda p: p.apply(description, lambda ls: ls.move_points(path, names, dx, dy),
+                                                   merge))
+        return moved and on_target
+
     def on_dragged(self, layer: KeypointLayer, names, dx: float, dy: float) -> None:
         path = self._path_of(layer)
         if path is None:
             return
-        project = self.window.project
-        project.select(path, names)
-        if len(names) == 1:
-            point = project.labels.image(path).point(names[0])
-            moved = self.window.edit(lambda p: p.place_point(path, names[0], point.x + dx, point.y + dy))
-        else:
-            moved = self.window.edit(lambda p: p.move_points(path, names, dx, dy))
-        if moved and layer is not self.window.source_layer:
-            self.window.transfer.resettle(path)  # the other points follow the correction
+        self.window.project.select(path, names)
+        if self._move(path, names, dx, dy):
+            self.window.transfer.resettle(path)
 
     def on_table_selection(self, names) -> None:
         if self.window.project is not None:
@@ -93,11 +105,14 @@ class PointEdits:
         self.window.edit(lambda p: p.set_visibility(p.selection.image, [name], visibility))
 
     def nudge(self, dx: float, dy: float) -> None:
-        """Move the selected points of the edited image by (dx, dy) pixels."""
+        """Move the selected points of the edited image by (dx, dy) pixels; a nudged target re-runs
+        once the nudging pauses, not once per key press, and the presses of one burst undo as one step."""
         project = self.window.project
-        if project and project.selection.names:
-            selection = project.selection
-            self.window.edit(lambda p: p.move_points(selection.image, sorted(selection.names), dx, dy))
+        burst = self.nudge_pause.isActive() and self._nudged == project.selection.image if project else False
+        if project and project.selection.names and self._move(project.selection.image, project.selection.names,
+                                                                dx, dy, merge=burst):
+            self._nudged = project.selection.image
+            self.nudge_pause.start()  # restarts the wait
 
     def cycle_visibility(self) -> None:
         project = self.window.project

@@ -8,6 +8,7 @@ which tests replace. So every action can be driven with explicit paths.
 from __future__ import annotations
 
 import os
+import time
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
@@ -97,9 +98,11 @@ class ProjectFiles:
         if self.new_from_points(path):
             self.window.status_text.setText("Click the source image to add keypoints, then add targets (Ctrl+T).")
 
-    def new_from_points(self, source_path: str, keypoints=(), target_paths=()) -> bool:
+    def new_from_points(self, source_path: str, keypoints=(), target_paths=(), target_keypoints=()) -> bool:
         """A new project: the source image ``source_path`` with ``keypoints`` ``(name, x, y)`` (its original
-        pixels; they count as placed by hand) and ``target_paths`` (images or folders) as pending targets.
+        pixels; they count as placed by hand) and ``target_paths`` (images or folders) as pending targets;
+        ``target_keypoints`` ``(target path, name, x, y)`` are placed by hand on those targets (e.g. the
+        main window's fixed matches), so a transfer keeps and imposes them.
 
         Bad input (an unreadable image, a point off the image, a repeated name) is one message; the
         window keeps what it showed. False if refused or the user cancelled.
@@ -119,6 +122,8 @@ class ProjectFiles:
             self.window.show_error(f"Cannot start a project from {os.path.basename(source_path)}: {exc}")
             return False
         labels = new_project(source).add_targets(expand_targets(target_paths, source.image))
+        for path, name, x, y in target_keypoints:
+            labels = labels.add_point(os.path.abspath(path), str(name), float(x), float(y))
         if not self._new_project(labels):
             return False
         self.window.status_text.setText(f"{len(points)} keypoint(s) on {os.path.basename(source.image)}, "
@@ -242,7 +247,7 @@ class ProjectFiles:
         try:
             os.makedirs(os.path.dirname(os.path.abspath(project.autosave_path)), exist_ok=True)
             if project.autosave():
-                self.window.statusBar().showMessage("Autosaved.", 2000)
+                self.window.autosave_note.setText(f"Autosaved {time.strftime('%H:%M')}")
         except OSError as exc:
             self.window.show_error(f"Autosave failed: {exc}")
 

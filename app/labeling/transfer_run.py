@@ -78,8 +78,13 @@ class TransferRun(QObject):
 
     def resettle(self, path: str) -> None:
         """Re-run target ``path`` right after a correction, its fixed points imposed; the result is
-        folded into the correction's undo step unless the labels changed meanwhile."""
-        if self.window.project is None or self.running:
+        folded into the correction's undo step unless the labels changed meanwhile. It supersedes the
+        re-run of an earlier correction still running, whose result would be stale."""
+        if self.window.project is None:
+            return
+        if self.running and self._amend[0] == self.job:
+            self.abandon()
+        elif self.running:
             return
         self.start([path])
         self._amend = (self.job, self.window.project.labels)

@@ -164,7 +164,9 @@ class LabelingWindow(QMainWindow):
         self.cancel_button.setToolTip("Stop after the target being computed; results made so far are kept (Shift+Esc)")
         self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.cancel_button.clicked.connect(lambda: self.transfer.cancel())
+        self.autosave_note = QLabel()  # beside the status line, so an autosave never hides what it says
         self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.autosave_note)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.progress.hide()
@@ -177,6 +179,7 @@ class LabelingWindow(QMainWindow):
             self._unsubscribe()
             self._unsubscribe = None
         self.transfer.abandon()  # results of a run for the old project must not reach the new one
+        self.edits.nudge_pause.stop()  # ... nor a re-run of its nudged target
         if self.project is not None and self.project is not project:
             self.project.close()  # its autosave lock: saved or discarded by now, or kept for recovery
         self.project = project
@@ -330,6 +333,7 @@ class LabelingWindow(QMainWindow):
             return
         self._stopped = True
         self.files.autosave_timer.stop()
+        self.edits.nudge_pause.stop()
         if self.project is not None:
             self.project.close()
         self.transfer.stop()
@@ -343,14 +347,15 @@ _windows: list[LabelingWindow] = []  # keeps parentless windows alive until they
 
 
 def open_labeling_window(parent=None, project_path: str | None = None, *, source_path: str | None = None,
-                         target_paths=(), keypoints=(), **options) -> LabelingWindow:
+                         target_paths=(), keypoints=(), target_keypoints=(), **options) -> LabelingWindow:
     """Open the Label Transfer window (a separate window; ``parent``: e.g. the main window).
 
     What it starts from (else empty):
     - ``project_path``: a project file to open;
     - ``source_path``: a new project on that source image, with ``keypoints``, a list of
       ``(name, x, y)`` in the source's original pixels (0-based, pixel centres at integers), and
-      ``target_paths``, images (or folders of images) added as targets not transferred yet.
+      ``target_paths``, images (or folders of images) added as targets not transferred yet, and
+      ``target_keypoints``, ``(target path, name, x, y)`` placed by hand on those targets.
       Bad input shows one message in the window, which stays up.
 
     The model follows the parent's device and weights when it has them (``device_key``, ``weights``).
@@ -366,7 +371,7 @@ def open_labeling_window(parent=None, project_path: str | None = None, *, source
     if project_path:
         window.files.open_project(project_path)
     elif source_path:
-        window.files.new_from_points(source_path, keypoints, target_paths)
+        window.files.new_from_points(source_path, keypoints, target_paths, target_keypoints)
     return window
 
 

@@ -103,15 +103,18 @@ class Project:
         self._emit("selection")
 
     # --- edits: each is one undo step ------------------------------------------------------
-    def apply(self, description: str, change: Callable[[LabelSet], LabelSet]) -> None:
-        """Replace the labels with ``change(labels)`` as one undoable step called ``description``.
+    def apply(self, description: str, change: Callable[[LabelSet], LabelSet], merge: bool = False) -> None:
+        """Replace the labels with ``change(labels)`` as one undoable step called ``description``;
+        ``merge`` folds it into the last step when that has the same description (the presses of a
+        held arrow key undo together).
 
         A change that raises (e.g. ValueError for a point outside the image) leaves everything as it was.
         """
         new = change(self._labels)
         if new == self._labels:
             return
-        self._history.undo = (self._history.undo + [(description, self._labels)])[-HISTORY_LIMIT:]
+        if not (merge and self.undo_text == description):
+            self._history.undo = (self._history.undo + [(description, self._labels)])[-HISTORY_LIMIT:]
         self._history.redo = []
         self._replace(new)
 
