@@ -28,6 +28,7 @@ from .pair import RESOURCES, SAMPLE_PAIR, Pair
 from .playback import Playback
 from .points import ADDED, MATCHED, REMOVED, RESTORED, SELECTED, PointList
 from .points_table import PointsTable
+from .scores import moved_text
 from .views import ImageView, titled_panes
 from .workers import collect_garbage_on_gui_thread, default_matcher, finish_abandoned
 
@@ -57,6 +58,7 @@ class MainWindow(QMainWindow):
         self.points = PointList()
         self._run_fixes: list = []  # the corrections the current run imposes
         self._replace_on_first = False  # the shown field stays up until the new run's first update
+        self._matches_before: dict | None = None  # a re-settle's unfixed matches as shown when it began
         self.pair = Pair(self, self.settings, self.show_message, self._may_replace_source)
         self.run = MatchRun(self, matcher_factory, device or "auto", weights or "",
                             hint=lambda: "" if len(self.points) else ADD_POINTS_HINT)
@@ -185,6 +187,8 @@ class MainWindow(QMainWindow):
         if self.pair.source is None or self.pair.target is None:
             return
         self._replace_on_first = keep_shown
+        self._matches_before = {p.id: p.target for p in self.points.points
+                                if p.fixed is None and p.target is not None} if keep_shown else None
         if not keep_shown:
             self.playback.reset()
         self._run_fixes = self.points.fixes()
@@ -211,8 +215,21 @@ class MainWindow(QMainWindow):
         self.playback.set_result(snapshot)
 
     def _on_done(self) -> None:
+        if self._matches_before is not None:
+            self._say_what_moved(self._matches_before)
         if self.screenshot_path:
             QTimer.singleShot(200, self._save_screenshot_and_quit)
+
+    def _say_what_moved(self, before: dict) -> None:
+        """After a re-settle, how far the unfixed points' matches moved from where they were shown
+        (``before``: point id -> target pixels), as Label Transfer says after a re-run."""
+        moved = [p for p in self.points.points if p.id in before and p.fixed is None]
+        if not moved:
+            return
+        after = self.run.result.map_points([p.source for p in moved])
+        distances = np.hypot(*(after - np.array([before[p.id] for p in moved])).T).tolist()
+        text = moved_text(distances)
+        self.status_text.setText(f"{self.status_text.text()} {text[0].upper()}{text[1:]}.")
 
     # ----- points ------------------------------------------------------------------------
 

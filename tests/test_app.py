@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QDialog, QPushButton
 
 from app.main_window import SAMPLE_PAIR, MainWindow
 from app.points_table import COLUMNS
-from app.scores import NO_SCORE, score_text
+from app.scores import NO_SCORE, moved_text, score_text
 from app.views import CIRCLE, DIAMOND
 from rtn_core.matcher import Matcher
 from rtn_core.result import CorrespondenceResult, Iteration
@@ -582,6 +582,9 @@ def test_a_correction_re_settles_from_the_shown_matches_not_from_the_identity(ma
     wait_complete(qtbot, window)
     result = window.run.result
     assert result is not previous and len(shown) == result.total_iterations + 1
+    moved = np.hypot(*np.subtract(result.map_point(*second.source), previous.map_point(*second.source)))
+    said = moved_text([moved])
+    assert window.status_text.text().endswith(f" {said[0].upper()}{said[1:]}.")  # what the correction moved
     assert shown[0][0] == pytest.approx(goal, abs=1.5), "the dragged match stays where it was dropped"
     assert shown[0][1] == pytest.approx(previous.map_point(*second.source), abs=1e-4), "no jump to the identity"
     assert shown[1][1] == pytest.approx(result.map_point(*second.source, 1), abs=1e-4)

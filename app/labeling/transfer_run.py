@@ -14,21 +14,19 @@ from PySide6.QtCore import QObject, Signal, Slot
 from rtn_core.labels.keypoints import ABSENT, PENDING, SKIPPED, ImageLabels
 from rtn_core.labels.transfer import hand_fixed, summary
 
+from ..scores import moved_text
 from ..workers import WorkerThread
 from .worker import TransferWorker
 
 
 def resettled_text(before: ImageLabels, after: ImageLabels) -> str:
-    """The status line after a correction's re-run: how many of the other points moved, how far,
-    and the flags left, since a move of a pixel or two is hard to see on the image."""
+    """The status line after a correction's re-run: how many of the other points moved, how far
+    (:func:`moved_text`), and the flags left."""
     old = {p.name: p for p in before.points}
     moves = [float(np.hypot(p.x - old[p.name].x, p.y - old[p.name].y)) for p in after.points
              if not p.manual and p.name in old]
-    moved = [m for m in moves if m >= 0.5]
     fixed = sum(p.manual and p.visibility != ABSENT for p in after.points)
-    spread = (f"{len(moved)} of the {len(moves)} other point(s) moved, up to {max(moved):.1f} px" if moved else
-              f"none of the {len(moves)} other point(s) moved")
-    return (f"Re-ran {os.path.basename(after.image)} with {fixed} point(s) fixed by hand: {spread}; "
+    return (f"Re-ran {os.path.basename(after.image)} with {fixed} point(s) fixed by hand: {moved_text(moves)}; "
             f"{len(after.flagged)} flagged point(s) left.")
 
 
