@@ -864,6 +864,25 @@ def test_held_arrow_keys_re_run_once_and_a_later_nudge_supersedes_a_running_re_r
     assert (undone.x, undone.y) == (nose.x + 5, nose.y + 1)
 
 
+def test_a_correction_during_a_transfer_re_runs_its_target_when_the_transfer_ends(make_window, qtbot, tmp_path):
+    """A transfer imposes the fixes it started with; a target corrected meanwhile re-runs after it."""
+    project = corrected_project(tmp_path)
+    matcher = Recording(confidence=0.3, seconds=1.0)
+    window = make_window(project, matcher=matcher)
+    wait_shown(qtbot, window)
+    nose = project.labels.image(CAT_B).point("nose")
+    window.transfer.start([CAT_B])  # a transfer again, without fixes
+    qtbot.waitUntil(lambda: window.transfer.running, timeout=5000)
+    start = widget_pos(window.target_view, nose.x, nose.y)
+    drag(window.target_view, start, start + QPoint(40, -25))
+    assert window.transfer.running and "re-runs with its corrections when the transfer ends" in \
+        window.status_text.text()
+    qtbot.waitUntil(lambda: len(matcher.fixes) == 2 and not window.transfer.running, timeout=20_000)
+    moved, source_nose = project.labels.image(CAT_B).point("nose"), project.labels.source.point("nose")
+    assert matcher.fixes == [[], [((source_nose.x, source_nose.y), (moved.x, moved.y))]]
+    assert moved.manual and (moved.x, moved.y) != (nose.x, nose.y)
+
+
 def test_the_confidence_threshold_reads_as_a_percentage_and_files_keep_the_fraction(make_window, tmp_path):
     project = corrected_project(tmp_path)  # the fake matcher's confidence: CLEAN (0.9)
     window = make_window(project)

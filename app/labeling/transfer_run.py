@@ -41,6 +41,7 @@ class TransferRun(QObject):
         self.job = 0
         self.running = False
         self._amend = (0, None)  # (job, labels it was started on) of a re-run after a correction
+        self._corrected_meanwhile: list[str] = []  # targets corrected while a transfer ran: re-run after it
         self.worker = TransferWorker(matcher_factory, None if device in (None, "auto") else device, weights or None)
         self.worker_thread = WorkerThread(self.worker, "label-transfer")
         self.request_transfer.connect(self.worker.run)
@@ -77,12 +78,17 @@ class TransferRun(QObject):
     def resettle(self, path: str) -> None:
         """Re-run target ``path`` right after a correction, its fixed points imposed; the result is
         folded into the correction's undo step unless the labels changed meanwhile. It supersedes the
-        re-run of an earlier correction still running, whose result would be stale."""
+        re-run of an earlier correction still running, whose result would be stale; during a transfer
+        it waits for its end (:meth:`_on_finished`)."""
         if self.window.project is None:
             return
         if self.running and self._amend[0] == self.job:
             self.abandon()
-        elif self.running:
+        elif self.running:  # a transfer is running: it imposes the fixes it started with, so re-run after it
+            if path not in self._corrected_meanwhile:
+                self._corrected_meanwhile.append(path)
+            self.window.status_text.setText(f"{os.path.basename(path)} re-runs with its corrections when the "
+                                            "transfer ends…")
             return
         self.start([path])
         self._amend = (self.job, self.window.project.labels)
@@ -108,6 +114,7 @@ class TransferRun(QObject):
 
     def abandon(self) -> None:
         """Forget the run in progress (another project is shown): its remaining results are ignored."""
+        self._corrected_meanwhile = []
         if self.running:
             self.worker.current_job = -1
             self.job += 1
@@ -152,6 +159,12 @@ class TransferRun(QObject):
                                        f"{window.progress.value()} of {window.progress.maximum()} target(s) "
                                        f"processed. {done}.")
         window.files.autosave()
+        targets = {t.image for t in window.project.labels.targets}
+        corrected = [path for path in self._corrected_meanwhile if path in targets]
+        self._corrected_meanwhile = []
+        if corrected:
+            self.start(corrected)
+            window.status_text.setText(f"Re-running {len(corrected)} target(s) corrected during the transfer…")
 
     @Slot(int, str)
     def _on_failed(self, job: int, message: str) -> None:
