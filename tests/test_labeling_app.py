@@ -133,6 +133,21 @@ def test_a_file_that_is_not_an_image_is_not_added_as_a_target(make_window, tmp_p
     assert window.strip.paths() == before + [COFFEE]
 
 
+def test_a_second_image_of_a_target_s_file_name_is_not_added(make_window, tmp_path):
+    """Exports name images by file name, so a copy of a target elsewhere (or two in one folder run)
+    would make the export fail later: it is refused when added, by name."""
+    folder = tmp_path / "more"
+    folder.mkdir()
+    copy, fresh = folder / os.path.basename(CAT_B), folder / "fresh.jpg"
+    shutil.copy(CAT_B, copy)
+    shutil.copy(CAT_B, fresh)
+    window = make_window(corrected_project(tmp_path))
+    before = window.strip.paths()
+    window.review.add_targets([str(folder)])
+    assert window.strip.paths() == before + [str(fresh)]
+    assert "same file name" in window.message_bar.text() and str(copy) in window.message_bar.text()
+
+
 def test_export_suggests_a_file_named_after_the_source(make_window, tmp_path, monkeypatch):
     window = make_window(corrected_project(tmp_path))
     suggested = []
@@ -881,6 +896,24 @@ def test_a_correction_during_a_transfer_re_runs_its_target_when_the_transfer_end
     moved, source_nose = project.labels.image(CAT_B).point("nose"), project.labels.source.point("nose")
     assert matcher.fixes == [[], [((source_nose.x, source_nose.y), (moved.x, moved.y))]]
     assert moved.manual and (moved.x, moved.y) != (nose.x, nose.y)
+
+
+def test_removing_the_shown_target_shows_the_next_one_and_undo_brings_it_back(make_window, qtbot, tmp_path):
+    other = str(tmp_path / "other.jpg")
+    shutil.copy(CAT_B, other)
+    project = corrected_project(tmp_path, targets=(CAT_B, other))
+    window = make_window(project)
+    wait_shown(qtbot, window)
+    window.review.go_to(CAT_B)
+    project.select(CAT_B, ["nose"])  # the removed target's point selected, as a person reviewing it would
+    window.actions_by_name["remove_target"].trigger()
+    assert [t.image for t in project.labels.targets] == [other]
+    assert window.review.current == project.selection.image == other  # the next target, shown and edited
+    assert "other.jpg" in window.target_title.text() and "Target 1/1" in window.target_title.text()
+    assert window.table_title.text().endswith("other.jpg") and not window.message_bar.isVisible()
+    assert window.status_text.text().startswith("Removed cat-pexels-20787.jpg from the targets")
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [t.image for t in project.labels.targets] == [CAT_B, other] and not window.message_bar.isVisible()
 
 
 def test_the_confidence_threshold_reads_as_a_percentage_and_files_keep_the_fraction(make_window, tmp_path):

@@ -126,11 +126,20 @@ class ReviewNavigation:
         fresh = [p for p in paths if p not in known]
         refused = [p for p in fresh if not os.path.isdir(p) and not looks_like_image(p)]
         fresh = [p for p in fresh if p not in refused]
+        taken, kept, same_name = {os.path.basename(path) for path in known}, [], []
+        for path in fresh:  # exports name images by file name: two of one name could not be told apart
+            (same_name if os.path.basename(path) in taken else kept).append(path)
+            taken.add(os.path.basename(path))
+        fresh, problems = kept, []
         if refused:
-            window.show_error("Not added, not an image this app can read: "
-                              + ", ".join(os.path.basename(p) for p in refused))
+            problems.append(f"not an image this app can read: {', '.join(os.path.basename(p) for p in refused)}")
+        if same_name:
+            problems.append("an image of the same file name is already in the project (exports name images by "
+                            f"file name): {', '.join(same_name)}")
+        if problems:
+            window.show_error("Not added, " + "; not added, ".join(problems))
         if not fresh:
-            if not refused:
+            if not problems:
                 window.status_text.setText("No new target images.")
             return
         window.edit(lambda p: p.add_targets(fresh))
@@ -139,8 +148,16 @@ class ReviewNavigation:
         window.status_text.setText(f"Added {len(fresh)} target image(s). Transfer with Ctrl+R.")
 
     def remove_current_target(self) -> None:
-        if self.window.project and self.current:
-            self.window.edit(lambda p: p.remove_targets([self.current]))
+        """Remove the shown target from the project (undoable) and show the one after it in the strip."""
+        if not (self.window.project and self.current):
+            return
+        removed, order = self.current, [t.image for t in self.ordered_targets()]
+        rest = order[order.index(removed) + 1:] + order[:order.index(removed)][::-1] if removed in order else []
+        if self.window.edit(lambda p: p.remove_targets([removed])):
+            if rest:
+                self.go_to(rest[0])
+            self.window.status_text.setText(f"Removed {os.path.basename(removed)} from the targets "
+                                            "(Edit > Undo brings it back).")
 
     def add_targets_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self.window, "Add target images", self.window.files.folder(),

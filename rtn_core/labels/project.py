@@ -186,6 +186,8 @@ class Project:
             self._replace(after)
 
     def _replace(self, new: LabelSet) -> None:
+        """Take ``new`` labels; a selection of an image or points they lack falls back first, so
+        observers of the "labels" change never see a selection of something gone."""
         old, self._labels = self._labels, new
         changed = _changed_images(old, new)
         selected = self._selection
@@ -194,10 +196,10 @@ class Project:
         names = {p.name for p in new.image(selected.image).points}
         if selected.names - names:
             selected = Selection(selected.image, selected.names & names)
+        moved_selection, self._selection = selected != self._selection, selected
         self._emit("labels", changed)
         self._emit("history")
-        if selected != self._selection:
-            self._selection = selected
+        if moved_selection:
             self._emit("selection")
 
     # --- files -------------------------------------------------------------------------------
