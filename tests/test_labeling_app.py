@@ -133,6 +133,22 @@ def test_a_file_that_is_not_an_image_is_not_added_as_a_target(make_window, tmp_p
     assert window.strip.paths() == before + [COFFEE]
 
 
+def test_keypoints_without_their_image_ask_for_it_beside_the_keypoint_file(make_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    labels = tmp_path / "labels" / "points.csv"
+    labels.parent.mkdir()
+    labels.write_text("name,x,y\nnose,10,20\n")  # a plain file: it names no image
+    asked_in = []
+
+    def cancel(parent, title, folder, filters):
+        asked_in.append(folder)
+        return "", ""
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", cancel)
+    window = make_window()
+    assert not window.files.import_keypoints(str(labels))  # cancelled: nothing changes
+    assert asked_in == [str(labels.parent)] and window.project is None
+
+
 def test_a_second_image_of_a_target_s_file_name_is_not_added(make_window, tmp_path):
     """Exports name images by file name, so a copy of a target elsewhere (or two in one folder run)
     would make the export fail later: it is refused when added, by name."""

@@ -144,7 +144,8 @@ class ProjectFiles:
                 stored = [im.image for im in read_labels(path).images]
                 image = next((p for p in stored if os.path.isfile(p)), None) if len(stored) == 1 else None
             if image is None:
-                image = self.choose_open("Source image for these keypoints", IMAGE_FILTER)
+                image = self.choose_open("Source image for these keypoints", IMAGE_FILTER,
+                                         os.path.dirname(os.path.abspath(path)))  # images sit beside their labels
                 if not image:
                     return False
             image = os.path.abspath(image)
@@ -273,8 +274,9 @@ class ProjectFiles:
             return os.path.dirname(project.path or project.labels.source.image)
         return os.getcwd()
 
-    def choose_open(self, title: str, filters: str) -> str:
-        return QFileDialog.getOpenFileName(self.window, title, self.folder(), filters)[0]
+    def choose_open(self, title: str, filters: str, folder: str | None = None) -> str:
+        """A file to open, the dialog starting in ``folder`` (default :meth:`folder`); "" if cancelled."""
+        return QFileDialog.getOpenFileName(self.window, title, folder or self.folder(), filters)[0]
 
     def save_folder(self) -> str:
         """Where save and export dialogs start: the saved project's folder, else the folder this session
