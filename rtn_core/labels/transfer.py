@@ -175,7 +175,8 @@ def summary(labels: LabelSet) -> str:
              f"{len(labels.targets) - len(done) - len(skipped)} not run",
              f"points flagged for review: {flagged} of {sum(len(t.points) for t in done)}"
              + (f" ({', '.join(f'{k} {v}' for k, v in sorted(flags.items()))})" if flags else "")]
-    lines += [f"skipped {os.path.basename(t.image)}: {t.reason}" for t in skipped]
+    lines += [f"skipped {os.path.basename(t.image)}: {t.reason.removeprefix(os.path.basename(t.image) + ': ')}"
+              for t in skipped]  # a reason may start with the name already
     return "\n".join(lines)
 
 def expand_targets(entries: Iterable[str], source: str) -> list[str]:
